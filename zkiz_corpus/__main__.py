@@ -1,0 +1,3 @@
+from zkiz_corpus.cli import main
+
+main()

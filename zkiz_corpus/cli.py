@@ -1,0 +1,505 @@
+"""The ``zkiz`` command: a thin click layer over the library.
+
+stdout carries records and nothing else; logs, progress and errors go to stderr. Every
+error a user can cause is one line on stderr and a documented exit status.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import click
+
+from zkiz_corpus import __version__, records
+from zkiz_corpus.converting import ConversionError, make_converter, normalise_config
+from zkiz_corpus.crawling import DEFAULT_MAX_MISSES, Crawler, HostUnreachable, Plan, Stats, StreamStore
+from zkiz_corpus.fetching import DEFAULT_USER_AGENT, HttpSource, SourceError, open_source
+from zkiz_corpus.storing import STATE_FILE, Corpus, CorpusError, CorpusLocked, CorpusReader
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
+DEFAULT_BASE_URL = "https://articles.zkiz.com/"
+DEFAULT_CORPUS = "zkiz-corpus"
+
+log = logging.getLogger("zkiz")
+
+
+class Failure(click.ClickException):
+    """A user-caused error that is not about usage: one line, its own exit status."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class OneLineErrors(click.Group):
+    """Print any error as one ``zkiz: ...`` line on stderr, never a traceback."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"zkiz: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            click.echo(f"zkiz: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("zkiz: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader (head, jq -e ...) went away: not an error of ours.
+            _silence_stdout()
+            sys.exit(EXIT_OK)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("zkiz: %(message)s"))
+    root = logging.getLogger("zkiz")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.ERROR)
+
+
+def _convert_option(value: str) -> str:
+    try:
+        make_converter(value)
+    except ConversionError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--convert'") from None
+    return normalise_config(value)
+
+
+def _validate_convert(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    return _convert_option(value)
+
+
+def _validate_base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL", param_hint="'--base-url'")
+    return value
+
+
+ID = click.IntRange(min=1)
+
+
+class _Output:
+    """``-o PATH``/``-o -``: JSONL (gzip for ``.gz``), written as records are committed."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.stream: IO[str] | None = None
+        self.count = 0
+
+    def open(self) -> None:
+        if self.target is None:
+            return
+        if self.target == "-":
+            self.stream = click.get_text_stream("stdout", encoding="utf-8")
+            return
+        path = Path(self.target)
+        try:
+            if path.suffix == ".gz":
+                self.stream = gzip.open(path, "wt", encoding="utf-8")
+            else:
+                self.stream = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot write {self.target}: {exc.strerror}", param_hint="'-o'"
+            ) from None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.stream is not None:
+            self.stream.write(records.dumps(record))
+            self.count += 1
+
+    def write_many(self, batch: list[dict[str, Any]]) -> None:
+        for record in batch:
+            self.write(record)
+        if self.stream is not None:
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.flush()
+            if self.target != "-":
+                self.stream.close()
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="zkiz")
+def cli() -> None:
+    """Build a clean Chinese text corpus from the ZKIZ Archives (articles.zkiz.com).
+
+    \b
+    Examples:
+      zkiz fetch --from-id 262804                 # crawl from an id into ./zkiz-corpus
+      zkiz fetch --from-id 262804 --to-id 263624 --source data/sample.warc.gz -o -
+      zkiz status
+      zkiz export -o corpus.jsonl.gz
+    """
+
+
+@cli.command()
+@click.option("--from-id", type=ID, help="First permalink id (default: after the highest seen).")
+@click.option("--to-id", type=ID, help="Last id, inclusive.")
+@click.option("--count", type=click.IntRange(min=1), help="Walk this many ids from --from-id.")
+@click.option("--corpus", type=click.Path(path_type=Path), envvar="ZKIZ_CORPUS",
+              help="Corpus directory [env ZKIZ_CORPUS; default ./zkiz-corpus, none with -o].")
+@click.option("-o", "--output", help="Also write new records as JSONL to PATH, or - for stdout.")
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
+              callback=_validate_base_url, help="Host serving the archive's ?id=N pages.")
+@click.option("--source", type=click.Path(path_type=Path),
+              help="Read pages from a WARC file or a folder of N.html files, not the network.")
+@click.option("--convert", default="t2s", show_default=True, callback=_validate_convert,
+              help="OpenCC configuration (t2s, hk2s, tw2s, s2t, s2hk, ...) or none.")
+@click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds between requests.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Requests in flight.")
+@click.option("--max-misses", type=click.IntRange(min=1), default=DEFAULT_MAX_MISSES,
+              show_default=True, help="Without --to-id, stop after this many ids in a row "
+              "hold no article.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Retries per request on timeouts, dropped connections, 429 and 5xx.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Seconds to wait for a connection or a read.")
+@click.option("--warc", type=click.Path(path_type=Path),
+              help="Also keep every HTTP exchange in this WARC file (appended).")
+@click.option("--user-agent", default=DEFAULT_USER_AGENT, show_default=True)
+@click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt.")
+@click.option("--refetch", is_flag=True, help="Fetch ids the corpus already holds again.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress on stderr [default: when stderr is a terminal].")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug log on stderr.")
+def fetch(**options: Any) -> int:
+    """Fetch archive pages and write one JSON record per article.
+
+    Ids already in the corpus are skipped; with no --from-id the walk continues after
+    the highest id seen, which is what a cron line runs. Without --to-id or --count it
+    stops after --max-misses ids in a row hold no article.
+
+    \b
+    Examples:
+      zkiz fetch --from-id 262804
+      zkiz fetch --from-id 262804 --count 100 -o - | jq -r .title
+      zkiz fetch --from-id 262804 --to-id 263624 --source data/sample.warc.gz -o -
+      zkiz fetch --corpus ~/zkiz -q              # nightly: continue where it stopped
+
+    \b
+    Exit status: 0 every id resolved (article or confirmed missing); 1 some ids failed
+    (they are retried next run) or the host is unreachable; 2 usage error; 75 the
+    corpus is locked by another run; 130 interrupted.
+    """
+    _setup_logging(options["quiet"], options["verbose"])
+    return _run_fetch(options)
+
+
+def _plan(options: dict[str, Any], corpus: Corpus | None) -> Plan:
+    first, last, count = options["from_id"], options["to_id"], options["count"]
+    if last is not None and count is not None:
+        raise click.UsageError("give --to-id or --count, not both")
+    retry_first: list[int] = []
+    if first is None:
+        highest = corpus.highest_id() if corpus is not None else None
+        if highest is None:
+            raise click.UsageError(
+                "--from-id is required: the corpus has no crawl state to continue from"
+            )
+        first = highest + 1
+        retry_first = corpus.failed_ids() if corpus is not None else []
+    if count is not None:
+        last = first + count - 1
+    if last is not None and last < first:
+        raise click.UsageError(f"--to-id {last} is below --from-id {first}")
+    return Plan(
+        first=first,
+        last=last,
+        max_misses=options["max_misses"],
+        retry_first=retry_first,
+        refetch=options["refetch"],
+    )
+
+
+def _open_source(options: dict[str, Any], stack: ExitStack, on_exchange: Any) -> Any:
+    if options["source"] is not None:
+        try:
+            return open_source(options["source"])
+        except SourceError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--source'") from None
+    source = HttpSource(
+        options["base_url"],
+        delay=options["delay"],
+        retries=options["retries"],
+        timeout=options["timeout"],
+        user_agent=options["user_agent"],
+        on_exchange=on_exchange,
+    )
+    stack.callback(source.close)
+    return source
+
+
+def _run_fetch(options: dict[str, Any]) -> int:
+    output = _Output(options["output"])
+    corpus_path = options["corpus"]
+    if corpus_path is None and options["output"] is None:
+        corpus_path = Path(DEFAULT_CORPUS)
+    if (
+        options["from_id"] is None
+        and corpus_path is not None
+        and not (corpus_path / STATE_FILE).is_file()
+    ):
+        raise click.UsageError(
+            f"--from-id is required: {corpus_path} has no crawl state to continue from"
+        )
+    stop = _StopFlag()
+    with ExitStack() as stack:
+        corpus = None
+        if corpus_path is not None:
+            try:
+                corpus = Corpus(corpus_path, on_commit=output.write_many)
+            except CorpusLocked as exc:
+                raise Failure(str(exc), EXIT_LOCKED) from None
+            except CorpusError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--corpus'") from None
+            stack.callback(corpus.close)
+        plan = _plan(options, corpus)
+        warc = _open_warc(options["warc"], stack)
+        source = _open_source(options, stack, warc)
+        output.open()
+        stack.callback(output.close)
+        store = corpus if corpus is not None else StreamStore(output.write)
+        if options["source"] is not None and plan.last is None:
+            plan.last = max(source.ids())
+        progress = _Progress(plan, options)
+        stack.callback(progress.finish)
+        crawler = Crawler(
+            source, store, options["convert"],
+            on_progress=progress.update, should_stop=stop.is_set,
+        )
+        stack.enter_context(stop.installed())
+        started_at = records.utc_now()
+        if corpus is not None:
+            corpus.start_run(started_at)
+        code = EXIT_OK
+        try:
+            stats = crawler.run(plan)
+        except HostUnreachable as exc:
+            stats = crawler.stats
+            stats.failures.append((-1, str(exc)))
+            code = EXIT_FAILED
+            log.error("cannot reach %s: %s", options["base_url"], exc)
+        if stats.failed and code == EXIT_OK:
+            code = EXIT_FAILED
+        if stats.stopped_early:
+            code = EXIT_INTERRUPTED
+        if corpus is not None:
+            corpus.end_run(records.utc_now(), stats.articles, stats.missing, stats.failed, code)
+        progress.finish()
+        _summarise(stats, options["quiet"])
+        return code
+
+
+def _open_warc(path: Path | None, stack: ExitStack) -> Any:
+    if path is None:
+        return None
+    from zkiz_corpus.warc import WarcRecorder
+
+    try:
+        recorder = WarcRecorder(path)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="'--warc'") from None
+    stack.callback(recorder.close)
+    return recorder.write_exchange
+
+
+def _summarise(stats: Stats, quiet: bool) -> None:
+    if stats.failures:
+        shown = ", ".join(
+            f"{article_id} ({reason})" for article_id, reason in stats.failures[:10] if article_id > 0
+        )
+        more = f" and {len(stats.failures) - 10} more" if len(stats.failures) > 10 else ""
+        if shown:
+            log.error("%d ids failed, retried on the next run: %s%s", stats.failed, shown, more)
+    if quiet:
+        return
+    rate = stats.resolved / stats.elapsed if stats.elapsed > 0 else 0.0
+    log.info(
+        "%d articles, %d missing, %d failed, %d skipped in %.1f s (%.1f ids/s)",
+        stats.articles, stats.missing, stats.failed, stats.skipped, stats.elapsed, rate,
+    )
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM: finish the id in hand, commit, exit 130."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def installed(self) -> Any:
+        stack = ExitStack()
+        try:
+            previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread (embedded use): leave signals alone
+            return stack
+        stack.callback(lambda: [signal.signal(sig, old) for sig, old in previous.items()])
+        return stack
+
+
+class _Progress:
+    """done/total, rate and ETA on stderr, only when it is a terminal (or --progress)."""
+
+    def __init__(self, plan: Plan, options: dict[str, Any]) -> None:
+        wanted = options["progress"]
+        if wanted is None:
+            wanted = sys.stderr.isatty() and not options["quiet"]
+        self.enabled = bool(wanted)
+        self.total = None if plan.last is None else plan.last - plan.first + 1 + len(plan.retry_first)
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def update(self, stats: Stats, article_id: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < 0.2:
+            return
+        self._last_draw = now
+        done = stats.resolved + stats.skipped
+        rate = done / max(now - self.started, 1e-9)
+        text = f"id {article_id}  {done}"
+        if self.total:
+            eta = (self.total - done) / rate if rate > 0 else 0
+            text += f"/{self.total} ({100 * done / self.total:.0f}%)  ETA {_clock(eta)}"
+        text += f"  {rate:.1f} ids/s  {stats.articles} articles"
+        click.echo(f"\r\x1b[K{text}", err=True, nl=False)
+        self._drawn = True
+
+    def finish(self) -> None:
+        if self._drawn:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self._drawn = False
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(path_type=Path), envvar="ZKIZ_CORPUS",
+              default=DEFAULT_CORPUS, show_default=True, help="Corpus directory [env ZKIZ_CORPUS].")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+def status(corpus: Path, as_json: bool) -> int:
+    """Show what a corpus holds and how its last run went.
+
+    \b
+    Examples:
+      zkiz status
+      zkiz status --corpus ~/zkiz --json | jq .next_id
+    """
+    reader = _open_reader(corpus)
+    try:
+        summary = reader.summary()
+    finally:
+        reader.close()
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return EXIT_OK
+    last = summary["last_run"]
+    lines = [
+        f"corpus:     {summary['corpus']}",
+        f"articles:   {summary['articles']}",
+        f"missing:    {summary['missing']}",
+        f"failed:     {summary['failed']}",
+        f"highest id: {summary['highest_id']}",
+        f"next id:    {summary['next_id']}",
+        f"size:       {summary['size_bytes']} bytes",
+    ]
+    if last:
+        lines.append(
+            f"last run:   {last['started_at']} .. {last['ended_at'] or 'running or killed'}: "
+            f"{last['articles']} articles, {last['missing']} missing, {last['failed']} failed"
+        )
+    click.echo("\n".join(lines))
+    return EXIT_OK
+
+
+def _open_reader(path: Path) -> CorpusReader:
+    try:
+        return CorpusReader(path)
+    except CorpusError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--corpus'") from None
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(path_type=Path), envvar="ZKIZ_CORPUS",
+              default=DEFAULT_CORPUS, show_default=True, help="Corpus directory [env ZKIZ_CORPUS].")
+@click.option("--from-id", type=ID, help="Only ids from this one.")
+@click.option("--to-id", type=ID, help="Only ids up to this one.")
+@click.option("--convert", callback=lambda c, p, v: None if v is None else _convert_option(v),
+              help="Re-convert stored originals with this OpenCC configuration (or none).")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="JSONL file (gzip if it ends in .gz), or - for stdout.")
+def export(corpus: Path, from_id: int | None, to_id: int | None, convert: str | None,
+           output: str) -> int:
+    """Write the corpus as JSONL in id order, each id once.
+
+    \b
+    Examples:
+      zkiz export > corpus.jsonl
+      zkiz export --from-id 262804 --convert s2hk -o hk.jsonl.gz
+    """
+    if from_id is not None and to_id is not None and to_id < from_id:
+        raise click.UsageError(f"--to-id {to_id} is below --from-id {from_id}")
+    reader = _open_reader(corpus)
+    sink = _Output(output)
+    sink.open()
+    try:
+        for record in reader.records(from_id, to_id):
+            sink.write(record if convert is None else records.reconvert(record, convert))
+    finally:
+        sink.close()
+        reader.close()
+    return EXIT_OK
+
+
+@cli.command()
+def schema() -> int:
+    """Print the JSON Schema (draft 2020-12) of a record."""
+    click.echo(json.dumps(records.SCHEMA, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def main() -> None:
+    cli(prog_name="zkiz")

@@ -1,0 +1,319 @@
+"""Where pages come from: the live site (or a mirror), a WARC file, a folder of pages.
+
+Every source answers ``get(article_id)`` with a ``Page``: the bytes of an archive page,
+or a confirmed miss, or a failure with its reason. The crawler never sees HTTP.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from zkiz_corpus import PROJECT_URL, __version__
+
+DEFAULT_USER_AGENT = f"zkiz-corpus/{__version__} (+{PROJECT_URL})"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_REDIRECTS = 5
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+_ID_QUERY = re.compile(r"(?:^|[?&;])id=(\d+)")
+
+PAGE, MISSING, FAILED = "page", "missing", "failed"
+
+
+@dataclass
+class Page:
+    """What one id's URL gave: ``page`` (with body), ``missing`` or ``failed``."""
+
+    kind: str
+    url: str
+    body: bytes = b""
+    content_type: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response, as a WARC writer needs them."""
+
+    url: str
+    request_headers: dict[str, str]
+    status: int
+    reason: str
+    http_version: str
+    response_headers: list[tuple[str, str]]
+    body: bytes
+    remote_ip: str | None = None
+
+
+class SourceError(Exception):
+    """A ``--source`` that cannot be read."""
+
+
+def page_url(base_url: str, article_id: int) -> str:
+    return urljoin(base_url, f"?id={article_id}")
+
+
+def _is_home(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not _ID_QUERY.search(parts.query)
+
+
+class HttpSource:
+    """Fetches ``BASE/?id=N`` politely: one at a time, a delay between, retries with backoff."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        delay: float = 1.0,
+        retries: int = 3,
+        timeout: float = 30.0,
+        user_agent: str = DEFAULT_USER_AGENT,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        on_exchange: Callable[[Exchange], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.host = urlsplit(self.base_url).hostname
+        self.delay = max(0.0, delay)
+        self.retries = max(0, retries)
+        self.timeout = timeout
+        self.max_body_bytes = max_body_bytes
+        self.on_exchange = on_exchange
+        self._sleep = sleep
+        self._last_request = float("-inf")
+        retry = Retry(
+            total=self.retries,
+            connect=self.retries,
+            read=self.retries,
+            status=self.retries,
+            other=self.retries,
+            redirect=False,
+            backoff_factor=0.5,
+            backoff_max=60,
+            backoff_jitter=0.5,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET", "HEAD"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=4)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {
+                "User-Agent": user_agent,
+                "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                "Accept-Language": "zh-HK,zh-TW;q=0.9,zh;q=0.8,en;q=0.5",
+            }
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _wait_turn(self) -> None:
+        if self.delay:
+            jitter = random.uniform(0, self.delay * 0.1)
+            pause = self._last_request + self.delay + jitter - time.monotonic()
+            if pause > 0:
+                self._sleep(pause)
+        self._last_request = time.monotonic()
+
+    def get(self, article_id: int) -> Page:
+        url = page_url(self.base_url, article_id)
+        target = url
+        for _ in range(MAX_REDIRECTS + 1):
+            outcome = self._get_once(target)
+            if isinstance(outcome, Page):
+                outcome.url = url
+                return outcome
+            location = urljoin(target, outcome)
+            if urlsplit(location).hostname != self.host:
+                return Page(MISSING, url, reason=f"redirect off host to {location}")
+            if _is_home(location):
+                return Page(MISSING, url, reason="redirect to /")
+            target = location
+        return Page(FAILED, url, reason=f"more than {MAX_REDIRECTS} redirects")
+
+    def _get_once(self, url: str) -> Page | str:
+        """A final ``Page``, or the ``Location`` of a redirect to consider."""
+        attempt = 0
+        while True:
+            self._wait_turn()
+            try:
+                with self.session.get(
+                    url, timeout=self.timeout, allow_redirects=False, stream=True
+                ) as response:
+                    body = _read_capped(response, self.max_body_bytes)
+                    if body is None:
+                        return Page(FAILED, url, reason=f"body over {self.max_body_bytes} bytes")
+                    self._record(response, body)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # Errors while reading the body are not retried by urllib3, which only
+                # sees the request and headers; connection errors land here after its tries.
+                attempt += 1
+                if attempt > self.retries or not _is_body_error(exc):
+                    return Page(FAILED, url, reason=_describe(exc))
+                self._sleep(min(60.0, 0.5 * 2**attempt) + random.uniform(0, 0.5))
+                continue
+            except requests.RequestException as exc:
+                return Page(FAILED, url, reason=_describe(exc))
+            status = response.status_code
+            if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                return response.headers["Location"]
+            if status == 200:
+                return Page(PAGE, url, body, response.headers.get("Content-Type"))
+            if status in (404, 410):
+                return Page(MISSING, url, reason=f"HTTP {status}")
+            return Page(FAILED, url, reason=f"HTTP {status} {response.reason or ''}".strip())
+
+    def _record(self, response: requests.Response, body: bytes) -> None:
+        if self.on_exchange is None:
+            return
+        raw = response.raw
+        version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
+            getattr(raw, "version", 11), "HTTP/1.1"
+        )
+        self.on_exchange(
+            Exchange(
+                url=response.url,
+                request_headers=dict(response.request.headers),
+                status=response.status_code,
+                reason=response.reason or "",
+                http_version=version,
+                response_headers=list(raw.headers.items()),
+                body=body,
+            )
+        )
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes | None:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_body_error(exc: Exception) -> bool:
+    return isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.ReadTimeout)) or (
+        "IncompleteRead" in repr(exc) or "Connection broken" in str(exc)
+    )
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, requests.ConnectTimeout) or "ConnectTimeout" in text:
+        return "connect timeout"
+    if isinstance(exc, requests.Timeout) or "Read timed out" in text:
+        return "read timeout"
+    if "Max retries exceeded" in text:
+        match = re.search(r"\(Caused by (\w+)\('?(.*?)'?\)\)?$", text)
+        cause = match.group(2) if match else text
+        return f"connection failed: {_shorten(cause)}"
+    return _shorten(text)
+
+
+def _shorten(text: str) -> str:
+    text = re.sub(r"<urllib3[^>]*>:?\s*", "", text)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class WarcSource:
+    """Pages from a WARC file: the responses for ``?id=N`` URLs, any host."""
+
+    def __init__(self, path: Path) -> None:
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+
+        self.path = path
+        self._offsets: dict[int, int] = {}
+        try:
+            with path.open("rb") as stream:
+                records = ArchiveIterator(stream)
+                for record in records:
+                    if record.rec_type != "response":
+                        continue
+                    target = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    match = _ID_QUERY.search(urlsplit(target).query)
+                    if match:
+                        self._offsets[int(match.group(1))] = records.get_record_offset()
+        except (ArchiveLoadFailed, OSError, ValueError, EOFError) as exc:
+            raise SourceError(f"cannot read WARC {path}: {exc}") from exc
+        if not self._offsets:
+            raise SourceError(f"{path} holds no archive page responses (?id=N)")
+
+    def ids(self) -> Iterator[int]:
+        return iter(sorted(self._offsets))
+
+    def get(self, article_id: int) -> Page:
+        from warcio.archiveiterator import ArchiveIterator
+
+        url = page_url("https://articles.zkiz.com/", article_id)
+        offset = self._offsets.get(article_id)
+        if offset is None:
+            return Page(MISSING, url, reason="not in source")
+        with self.path.open("rb") as stream:
+            stream.seek(offset)
+            record = next(iter(ArchiveIterator(stream)))
+            status_line = record.http_headers.get_statuscode() if record.http_headers else "200"
+            status = int(status_line or 200)
+            body = record.content_stream().read()
+            headers = record.http_headers
+            content_type = headers.get_header("Content-Type") if headers else None
+            location = headers.get_header("Location") if headers else None
+        if status == 200:
+            return Page(PAGE, url, body, content_type)
+        if status in (301, 302, 303, 307, 308):
+            return Page(MISSING, url, reason=f"redirect to {location or '?'}")
+        if status in (404, 410):
+            return Page(MISSING, url, reason=f"HTTP {status}")
+        return Page(FAILED, url, reason=f"HTTP {status} (recorded)")
+
+
+class DirectorySource:
+    """Pages saved as files named by id: ``262804.html`` (or ``.htm``) in one folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._files: dict[int, Path] = {}
+        for entry in path.iterdir():
+            stem, _, suffix = entry.name.partition(".")
+            if stem.isdigit() and suffix.lower() in ("html", "htm") and entry.is_file():
+                self._files[int(stem)] = entry
+        if not self._files:
+            raise SourceError(f"{path} holds no saved pages named like 262804.html")
+
+    def ids(self) -> Iterator[int]:
+        return iter(sorted(self._files))
+
+    def get(self, article_id: int) -> Page:
+        url = page_url("https://articles.zkiz.com/", article_id)
+        found = self._files.get(article_id)
+        if found is None:
+            return Page(MISSING, url, reason="not in source")
+        try:
+            return Page(PAGE, url, found.read_bytes())
+        except OSError as exc:
+            return Page(FAILED, url, reason=f"cannot read {found}: {exc.strerror}")
+
+
+def open_source(path: Path) -> WarcSource | DirectorySource:
+    """A ``--source``: a WARC file or a folder of saved pages."""
+    if path.is_dir():
+        return DirectorySource(path)
+    if not path.exists():
+        raise SourceError(f"source {path} does not exist")
+    return WarcSource(path)

@@ -1,0 +1,395 @@
+"""Archive page HTML to articles: a pure function, no I/O.
+
+The markup of the archive is not known and may change, so nothing here depends on one
+template. The page is first flattened into the lines a reader sees (block elements and
+``<br>`` break lines; scripts, styles and hidden elements are gone). Then what a reader
+recognises is used as the anchor: a line starting ``PermaLink`` whose ``?id=`` link ends
+an article. The article's lines are those before its permalink inside the largest element
+that holds no other permalink (or, in flat layouts, since the previous permalink). Chrome
+is dropped by what it is rather than what it is called: lists of links back into the
+archive, the site's own header and footer lines, navigation and ads. Class names are only
+a hint, and never drop a region that holds a permalink.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+from bs4 import BeautifulSoup
+from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+
+ARCHIVE_HOSTS = frozenset({"articles.zkiz.com", "www.zkiz.com", "zkiz.com"})
+
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote body caption center dd details dialog dir div dl dt "
+    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li "
+    "main menu nav ol p pre section summary table tbody td tfoot th thead tr ul".split()
+)
+_SKIP_TAGS = frozenset(
+    "script style noscript template iframe frame frameset object embed svg canvas head "
+    "select option button input textarea map audio video math title meta link".split()
+)
+_HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+_BOLD_TAGS = frozenset("b strong big".split())
+_CHROME_TAGS = frozenset("nav aside menu dialog".split())
+_PAGE_LEVEL_CHROME_TAGS = frozenset("header footer".split())
+_CONTENT_TAGS = frozenset("article main".split())
+_CHROME_TOKENS = frozenset(
+    "nav navbar navigation menu sidebar widget breadcrumb breadcrumbs comment comments "
+    "commentlist disqus respond ad ads adv advert advertisement adsbygoogle sponsor "
+    "sponsored banner related share social pagination pager toolbar".split()
+)
+_TITLE_TOKENS = frozenset("title subject headline heading".split())
+
+_PERMALINK = re.compile(r"^\W*(?:perma\s*-?\s*link|永久連結|永久链接|固定連結|固定链接)", re.I)
+_ID_IN_URL = re.compile(r"[?&;]id=(\d{1,12})\b")
+_BARE_URL = re.compile(r"<?(https?://[^\s<>\"]+)>?", re.I)
+_SITE_CHROME = re.compile(
+    r"\W*(?:zkiz\s*archives?(?:\s*@\s*\d{4})?|next\s*page|prev(?:ious)?\s*page|"
+    r"上一[頁页篇]|下一[頁页篇]|返回首[頁页]|回到頂部|回到顶部|back\s*to\s*top)\W*",
+    re.I,
+)
+_AD_LABEL = re.compile(
+    r"(?:廣告|广告|advertisement|sponsored|贊助|赞助)(?:\s*[:：|｜\]】）)]|\s*$)", re.I
+)
+_SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u200b\u2028\u2029]+")
+_EDGE = " \t\r\n\f\v\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as a reader sees it, before any conversion."""
+
+    id: int
+    title: str
+    text: str
+    source_url: str | None
+
+
+@dataclass
+class _Line:
+    parts: list[str] = field(default_factory=list)
+    chars: int = 0
+    link_chars: int = 0
+    heading_chars: int = 0
+    hrefs: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+@dataclass
+class _Context:
+    heading: int = 0
+    pre: int = 0
+    links: list[str] = field(default_factory=list)
+    content: int = 0
+
+
+class _Flattener:
+    """Walks the tree once, iteratively (deeply nested garbage must not recurse)."""
+
+    def __init__(self) -> None:
+        self.lines: list[_Line] = []
+        self.current = _Line()
+        self.block_spans: dict[int, tuple[int, int]] = {}
+        self.block_parent: dict[int, int | None] = {}
+        self.chrome_spans: list[tuple[int, int]] = []
+        self.line_block: list[int] = []
+        self.ctx = _Context()
+        self._block_stack: list[int] = []
+
+    def flush(self) -> None:
+        line = self.current
+        text = _SPACES.sub(" ", "".join(line.parts)).strip(_EDGE)
+        if text:
+            line.text = text
+            self.lines.append(line)
+            self.line_block.append(self._block_stack[-1] if self._block_stack else -1)
+        self.current = _Line()
+
+    def add_text(self, text: str) -> None:
+        if self.ctx.pre and "\n" in text:
+            pieces = text.split("\n")
+            for piece in pieces[:-1]:
+                self._append(piece)
+                self.flush()
+            text = pieces[-1]
+        self._append(text)
+
+    def _append(self, text: str) -> None:
+        if not text:
+            return
+        line = self.current
+        line.parts.append(text)
+        visible = len(text.strip(_EDGE))
+        line.chars += visible
+        if self.ctx.links:
+            line.link_chars += visible
+            if self.ctx.links[-1] not in line.hrefs:
+                line.hrefs.append(self.ctx.links[-1])
+        if self.ctx.heading:
+            line.heading_chars += visible
+
+    def walk(self, root: Tag) -> None:
+        stack: list[tuple[object, bool, tuple]] = [(root, True, ())]
+        while stack:
+            node, entering, undo = stack.pop()
+            if not entering:
+                self._leave(node, undo)
+                continue
+            if isinstance(node, NavigableString):
+                if not isinstance(node, (Comment, Declaration, Doctype, ProcessingInstruction)):
+                    self.add_text(str(node))
+                continue
+            if not isinstance(node, Tag):
+                continue
+            name = (node.name or "").lower()
+            if name in _SKIP_TAGS or _is_hidden(node):
+                continue
+            if name == "br":
+                self.flush()
+                continue
+            if name == "img":
+                continue
+            undo = self._enter(node, name)
+            stack.append((node, False, undo))
+            stack.extend((child, True, ()) for child in reversed(node.contents))
+
+    def _enter(self, node: Tag, name: str) -> tuple:
+        is_chrome = _is_chrome_candidate(node, name, self.ctx.content)
+        is_block = name in _BLOCK_TAGS or is_chrome
+        heading = name in _HEADING_TAGS or name in _BOLD_TAGS or _is_title_like(node, name)
+        href = node.get("href") if name == "a" else None
+        if is_block:
+            self.flush()
+            parent = self._block_stack[-1] if self._block_stack else None
+            self.block_parent[id(node)] = parent
+            self._block_stack.append(id(node))
+            self.block_spans[id(node)] = (len(self.lines), -1)
+        if heading:
+            self.ctx.heading += 1
+        if name == "pre":
+            self.ctx.pre += 1
+        if name in _CONTENT_TAGS:
+            self.ctx.content += 1
+        if isinstance(href, str):
+            self.ctx.links.append(href.strip())
+        return (is_block, is_chrome, heading, isinstance(href, str))
+
+    def _leave(self, node: Tag, undo: tuple) -> None:
+        is_block, is_chrome, heading, has_href = undo
+        name = (node.name or "").lower()
+        if has_href:
+            self.ctx.links.pop()
+        if name in _CONTENT_TAGS:
+            self.ctx.content -= 1
+        if name == "pre":
+            self.ctx.pre -= 1
+        if heading:
+            self.ctx.heading -= 1
+        if is_block:
+            self.flush()
+            start, _ = self.block_spans[id(node)]
+            self.block_spans[id(node)] = (start, len(self.lines))
+            self._block_stack.pop()
+            if is_chrome:
+                self.chrome_spans.append((start, len(self.lines)))
+
+
+def _class_tokens(node: Tag) -> set[str]:
+    values = node.get("class") or []
+    if isinstance(values, str):
+        values = values.split()
+    ident = node.get("id")
+    words = [*values, ident if isinstance(ident, str) else ""]
+    return {token for word in words for token in re.split(r"[-_\s:]+", word.lower()) if token}
+
+
+def _is_hidden(node: Tag) -> bool:
+    if node.has_attr("hidden"):
+        return True
+    style = node.get("style")
+    if isinstance(style, str):
+        compact = style.replace(" ", "").lower()
+        return "display:none" in compact or "visibility:hidden" in compact
+    return False
+
+
+def _is_chrome_candidate(node: Tag, name: str, inside_content: int) -> bool:
+    if name in ("html", "body", "article", "main"):
+        return False
+    if name in _CHROME_TAGS:
+        return True
+    if name in _PAGE_LEVEL_CHROME_TAGS and not inside_content:
+        return True
+    return bool(_class_tokens(node) & _CHROME_TOKENS)
+
+
+def _is_title_like(node: Tag, name: str) -> bool:
+    if name == "font":
+        size = str(node.get("size") or "").strip()
+        return size.startswith("+") or (size.isdigit() and int(size) >= 4)
+    return bool(_class_tokens(node) & _TITLE_TOKENS)
+
+
+def _link_id(href: str) -> int | None:
+    match = _ID_IN_URL.search(href)
+    return int(match.group(1)) if match else None
+
+
+def _is_internal(href: str, page_host: str | None) -> bool:
+    if href.startswith(("#", "?", "/")) and not href.startswith("//"):
+        return True
+    try:
+        parts = urlsplit(href)
+    except ValueError:
+        return False
+    if parts.scheme in ("javascript", "mailto"):
+        return True
+    host = (parts.hostname or "").lower()
+    if not parts.scheme and not host:
+        return True
+    return host in ARCHIVE_HOSTS or (page_host is not None and host == page_host)
+
+
+def _permalink_id(line: _Line) -> int | None:
+    if not _PERMALINK.match(line.text):
+        return None
+    for href in line.hrefs:
+        found = _link_id(href)
+        if found is not None:
+            return found
+    return _link_id(line.text)
+
+
+def _bare_url(line: _Line, page_url: str | None) -> str | None:
+    match = _BARE_URL.fullmatch(line.text)
+    if not match:
+        return None
+    if len(line.hrefs) == 1 and line.hrefs[0].lower().startswith(("http://", "https://")):
+        return line.hrefs[0]
+    if len(line.hrefs) == 1 and page_url and not line.hrefs[0].startswith("#"):
+        return urljoin(page_url, line.hrefs[0])
+    return match.group(1)
+
+
+def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
+    """A line that is only links back into the archive, other than to this article."""
+    if not line.hrefs or line.link_chars < 0.8 * line.chars:
+        return False
+    if not all(_is_internal(href, page_host) for href in line.hrefs):
+        return False
+    return _BARE_URL.fullmatch(line.text) is None and all(
+        _link_id(href) != article_id for href in line.hrefs
+    )
+
+
+def _is_heading_like(line: _Line, article_id: int) -> bool:
+    if line.chars and line.heading_chars >= 0.9 * line.chars:
+        return True
+    return bool(line.hrefs) and line.link_chars >= 0.9 * line.chars and all(
+        _link_id(href) == article_id for href in line.hrefs
+    )
+
+
+def _article_lines(lines: list[_Line], article_id: int, page_host: str | None) -> list[_Line]:
+    """Drop chrome from one article's segment, then cut what precedes its title."""
+    kept: list[_Line] = []
+    link_lines_after: list[int] = []
+    for line in lines:
+        if _SITE_CHROME.fullmatch(line.text) or _AD_LABEL.match(line.text):
+            continue
+        if _is_link_list(line, article_id, page_host):
+            if kept:
+                link_lines_after[-1] += 1
+            continue
+        kept.append(line)
+        link_lines_after.append(0)
+    # A short line followed by a run of archive links is that list's caption ("熱門文章").
+    kept = [
+        line for line, links in zip(kept, link_lines_after)
+        if not (links >= 2 and len(line.text) <= 30)
+    ]
+    # The title is the heading-like first line; plain short lines before a heading are
+    # leftover chrome (a banner in plain text, the previous article's comments).
+    opening: list[_Line] = []
+    for line in kept:
+        if len(line.text) >= 60 or len(opening) == 6:
+            break
+        opening.append(line)
+    for position, line in enumerate(opening):
+        if _is_heading_like(line, article_id):
+            return kept[position:]
+    return kept
+
+
+def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
+    """Every article on an archive page, in page order, each id once.
+
+    ``page_url`` is where the page was fetched from; it resolves relative links and tells
+    links back into the archive (a mirror's host counts as the archive's own).
+    """
+    soup = BeautifulSoup(html, "lxml")
+    flattener = _Flattener()
+    root = soup.find("html") or soup
+    flattener.walk(root)
+    flattener.flush()
+    lines = flattener.lines
+    page_host = (urlsplit(page_url).hostname or "").lower() if page_url else None
+
+    permalinks = [(index, _permalink_id(line)) for index, line in enumerate(lines)]
+    permalinks = [(index, found) for index, found in permalinks if found is not None]
+    if not permalinks:
+        return []
+    permalink_lines = [index for index, _ in permalinks]
+
+    chrome = [False] * len(lines)
+    for start, end in flattener.chrome_spans:
+        if any(start <= index < end for index in permalink_lines):
+            continue
+        for index in range(start, end):
+            chrome[index] = True
+
+    articles: list[Article] = []
+    seen: set[int] = set()
+    boundary = 0
+    for position, (index, article_id) in enumerate(permalinks):
+        others = permalink_lines[:position] + permalink_lines[position + 1:]
+        start, end = _own_container(flattener, index, others)
+        has_content = any(not chrome[i] for i in range(max(start, boundary), index))
+        segment_start = max(start, boundary) if has_content else boundary
+        boundary = max(index + 1, end)
+        if article_id in seen:
+            continue
+        segment = [lines[i] for i in range(segment_start, index) if not chrome[i]]
+        body = _article_lines(segment, article_id, page_host)
+        if not body:
+            continue
+        title, rest = body[0].text, body[1:]
+        source_url = _bare_url(rest[0], page_url) if rest else None
+        if source_url is not None:
+            rest = rest[1:]
+        seen.add(article_id)
+        articles.append(
+            Article(
+                id=article_id,
+                title=title,
+                text="\n".join(line.text for line in rest),
+                source_url=source_url,
+            )
+        )
+    return articles
+
+
+def _own_container(flattener: _Flattener, index: int, others: list[int]) -> tuple[int, int]:
+    """Line span of the largest block around line ``index`` that holds no other permalink."""
+    best = (index, index + 1)
+    block = flattener.line_block[index]
+    while block is not None and block != -1:
+        start, end = flattener.block_spans[block]
+        if any(start <= other < end for other in others):
+            break
+        best = (start, end)
+        block = flattener.block_parent.get(block)
+    return best

@@ -1,0 +1,100 @@
+"""The corpus record: one JSON object per article, its encoding and its schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from zkiz_corpus import canonical_url
+from zkiz_corpus.converting import make_converter, normalise_config
+from zkiz_corpus.parsing import Article
+
+FIELDS = (
+    "id", "url", "title", "text", "source_url", "title_original", "text_original",
+    "convert", "fetched_at", "sha256",
+)
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://articles.zkiz.com/zkiz-corpus/record.schema.json",
+    "title": "zkiz-corpus record",
+    "description": "One article of the ZKIZ Archives, as one line of JSON Lines.",
+    "type": "object",
+    "required": list(FIELDS),
+    "properties": {
+        "id": {"type": "integer", "minimum": 1, "description": "permalink id"},
+        "url": {
+            "type": "string",
+            "pattern": r"^https://articles\.zkiz\.com/\?id=[1-9][0-9]*$",
+            "description": "canonical permalink https://articles.zkiz.com/?id=N",
+        },
+        "title": {"type": "string", "description": "title after conversion"},
+        "text": {
+            "type": "string",
+            "description": "body after conversion; paragraphs joined by \\n, no blank lines",
+        },
+        "source_url": {
+            "type": ["string", "null"],
+            "description": "where the repost came from, when the body opens with a bare URL",
+        },
+        "title_original": {"type": "string", "description": "title as published"},
+        "text_original": {"type": "string", "description": "body as published"},
+        "convert": {"type": "string", "description": "OpenCC configuration used, or none"},
+        "fetched_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 UTC time of the fetch",
+        },
+        "sha256": {
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "hex SHA-256 of text_original (UTF-8)",
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC timestamp, second precision: ``2026-11-26T17:00:00Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_record(article: Article, convert: str, fetched_at: str) -> dict[str, Any]:
+    """The record for ``article``, converted with OpenCC configuration ``convert``."""
+    converter = make_converter(convert)
+    return {
+        "id": article.id,
+        "url": canonical_url(article.id),
+        "title": converter(article.title),
+        "text": converter(article.text),
+        "source_url": article.source_url,
+        "title_original": article.title,
+        "text_original": article.text,
+        "convert": normalise_config(convert),
+        "fetched_at": fetched_at,
+        "sha256": hashlib.sha256(article.text.encode("utf-8")).hexdigest(),
+    }
+
+
+def reconvert(record: dict[str, Any], convert: str) -> dict[str, Any]:
+    """The same record with ``title``/``text`` converted afresh from the originals."""
+    converter = make_converter(convert)
+    return {
+        **record,
+        "title": converter(record["title_original"]),
+        "text": converter(record["text_original"]),
+        "convert": normalise_config(convert),
+    }
+
+
+# Characters that str.splitlines() and some JSONL readers take for line ends.
+_LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One JSONL line (with newline): UTF-8 text, not ASCII-escaped."""
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return line.translate(_LINE_BREAKERS) + "\n"

@@ -16,7 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from archive import (  # noqa: E402
-    MISSING_200, NOT_FOUND, SEED_A, SEED_B, markup_div_br, markup_semantic, page, redirect,
+    MISSING_200,
+    NOT_FOUND,
+    SEED_A,
+    SEED_B,
+    markup_div_br,
+    markup_semantic,
+    page,
+    redirect,
 )
 
 from zkiz_corpus.fetching import Exchange  # noqa: E402

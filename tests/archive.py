@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,14 +58,18 @@ REPOST = ArticleSpec(
 SIMPLIFIED = ArticleSpec(
     262807,
     "上海制造再出发",
-    ("享誉国内的“上海制造”再度出发，目标之一就是国家亟须攻坚的领域。",
-     "上海市经信委主任陈鸣波称，上海目前正在加快制定集成电路发展行动计划。"),
+    (
+        "享誉国内的“上海制造”再度出发，目标之一就是国家亟须攻坚的领域。",
+        "上海市经信委主任陈鸣波称，上海目前正在加快制定集成电路发展行动计划。",
+    ),
 )
 HKSCS = ArticleSpec(
     262808,
     "長三角聯動 呢啲嘢點睇",
-    ("“有很多產業集群，光靠上海一家很難形成世界級的水平和影響力。”吳金城說。",
-     "有讀者問：𨋢啲嘢係咪真係咁重要？",),
+    (
+        "“有很多產業集群，光靠上海一家很難形成世界級的水平和影響力。”吳金城說。",
+        "有讀者問：𨋢啲嘢係咪真係咁重要？",
+    ),
     source_url="https://www.hkej.com/article/123",
 )
 LONG = ArticleSpec(262810, SEED_A.title, SEED_A.paragraphs[:3])
@@ -79,9 +84,7 @@ def _esc(text: str) -> str:
 
 
 def _side_list(ids: list[int], style: str = "ul") -> str:
-    items = "".join(
-        f'<li><a href="?id={other}">相關文章 {other}</a></li>' for other in ids
-    )
+    items = "".join(f'<li><a href="?id={other}">相關文章 {other}</a></li>' for other in ids)
     return f"<{style}>{items}</{style}>"
 
 
@@ -117,7 +120,8 @@ def markup_semantic(articles: list[ArticleSpec], charset: str = "utf-8") -> str:
     for art in articles:
         source = (
             f'<p><a href="{_esc(art.source_url)}">{_esc(art.source_url)}</a></p>'
-            if art.source_url else ""
+            if art.source_url
+            else ""
         )
         paras = "".join(f"<p>{_esc(p)}</p>" for p in art.paragraphs)
         body.append(
@@ -133,8 +137,8 @@ def markup_semantic(articles: list[ArticleSpec], charset: str = "utf-8") -> str:
         "<title>ZKIZ Archives</title></head><body>"
         '<header><h1><a href="/">📖 ZKIZ Archives</a></h1></header>'
         '<nav><a href="/">首頁</a> | <a href="/?cat=1">財經</a> | <a href="/?cat=2">新聞</a></nav>'
-        f'<main>{"".join(body)}</main>'
-        f'<aside><h3>最新文章</h3>{_side_list([401, 402, 403, 404])}</aside>'
+        f"<main>{''.join(body)}</main>"
+        f"<aside><h3>最新文章</h3>{_side_list([401, 402, 403, 404])}</aside>"
         '<p><a href="/?id=999999">Next Page</a></p>'
         "<footer><p>ZKIZ Archives @ 2019</p></footer></body></html>"
     )
@@ -144,7 +148,11 @@ def markup_table_font(articles: list[ArticleSpec], charset: str = "big5") -> str
     """1990s layout: nested tables, <font>, <b> title, no classes at all."""
     rows = []
     for art in articles:
-        source = f"<tr><td><font size=2>{_esc(art.source_url)}</font></td></tr>" if art.source_url else ""
+        source = (
+            f"<tr><td><font size=2>{_esc(art.source_url)}</font></td></tr>"
+            if art.source_url
+            else ""
+        )
         paras = "<br>\n".join(f"　　{_esc(p)}<br>" for p in art.paragraphs)
         rows.append(
             f"<tr><td><font size=4><b>{_esc(art.title)}</b></font></td></tr>{source}"
@@ -207,7 +215,7 @@ def markup_gb_sections(articles: list[ArticleSpec], charset: str = "gb2312") -> 
             f"<div><h3>{_esc(art.title)}</h3>{source}{paras}"
             f'<div>PermaLink: <a href="https://articles.zkiz.com/?id={art.id}">'
             f"https://articles.zkiz.com/?id={art.id}</a></div>"
-            '<div><b>網友評論</b><div>匿名：沙發</div><form><textarea>說兩句</textarea>'
+            "<div><b>網友評論</b><div>匿名：沙發</div><form><textarea>說兩句</textarea>"
             "<button>發表</button></form></div></div>"
         )
     return (
@@ -242,7 +250,9 @@ def page(document: str, encoding: str = "utf-8", header_charset: str | None = ""
     content_type = "text/html"
     if header_charset is not None:
         content_type += f"; charset={header_charset or encoding}"
-    return Response(200, document.encode(encoding, "xmlcharrefreplace"), {"Content-Type": content_type})
+    return Response(
+        200, document.encode(encoding, "xmlcharrefreplace"), {"Content-Type": content_type}
+    )
 
 
 def redirect(location: str, status: int = 302) -> Response:
@@ -257,22 +267,33 @@ class Archive:
 
     def __init__(self, pages: dict[int, Response] | None = None) -> None:
         self.pages: dict[int, Response] = dict(pages or {})
-        self.requests: list[str] = []
+        self.robots: str | None = None
+        self.requests: list[str] = []  # paths of page requests, in order
+        self.request_times: list[float] = []
+        self.user_agents: list[str] = []
         archive = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                archive.requests.append(self.path)
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
                 query = parse_qs(urlsplit(self.path).query)
-                response = NOT_FOUND
-                if urlsplit(self.path).path == "/robots.txt":
+                archive.user_agents.append(self.headers.get("User-Agent", ""))
+                if path == "/robots.txt":
                     response = Response(404, b"", {"Content-Type": "text/plain"})
-                elif "id" in query and query["id"][0].isdigit():
-                    response = archive.pages.get(int(query["id"][0]), NOT_FOUND)
-                elif urlsplit(self.path).path == "/":
-                    response = page("<html><body>📖 ZKIZ Archives home</body></html>")
+                    if archive.robots is not None:
+                        response = Response(
+                            200, archive.robots.encode(), {"Content-Type": "text/plain"}
+                        )
+                else:
+                    archive.requests.append(self.path)
+                    archive.request_times.append(time.monotonic())
+                    response = NOT_FOUND
+                    if "id" in query and query["id"][0].isdigit():
+                        response = archive.pages.get(int(query["id"][0]), NOT_FOUND)
+                    elif path == "/":
+                        response = page("<html><body>📖 ZKIZ Archives home</body></html>")
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
@@ -312,7 +333,9 @@ def standard_pages() -> tuple[dict[int, Response], list[ArticleSpec]]:
         262805: page(markup_semantic([REPOST, SIMPLIFIED]), header_charset=None),
         262806: NOT_FOUND,
         262807: page(markup_semantic([SIMPLIFIED])),
-        262808: page(markup_table_font([HKSCS], charset="big5"), "big5hkscs", header_charset="big5"),
+        262808: page(
+            markup_table_font([HKSCS], charset="big5"), "big5hkscs", header_charset="big5"
+        ),
         262809: redirect("/"),
         262810: page(markup_gb_sections([LONG], charset="gb2312"), "gb18030", header_charset=None),
         262811: page(MISSING_200),

@@ -6,6 +6,7 @@ error a user can cause is one line on stderr and a documented exit status.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -22,7 +23,14 @@ import click
 
 from zkiz_corpus import __version__, records
 from zkiz_corpus.converting import ConversionError, make_converter, normalise_config
-from zkiz_corpus.crawling import DEFAULT_MAX_MISSES, Crawler, HostUnreachable, Plan, Stats, StreamStore
+from zkiz_corpus.crawling import (
+    DEFAULT_MAX_MISSES,
+    Crawler,
+    HostUnreachable,
+    Plan,
+    Stats,
+    StreamStore,
+)
 from zkiz_corpus.fetching import DEFAULT_USER_AGENT, HttpSource, SourceError, open_source
 from zkiz_corpus.storing import STATE_FILE, Corpus, CorpusError, CorpusLocked, CorpusReader
 
@@ -115,12 +123,14 @@ class _Output:
         if self.target is None:
             return
         if self.target == "-":
-            self.stream = click.get_text_stream("stdout", encoding="utf-8")
+            self.stream = sys.stdout
+            with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper
+                sys.stdout.reconfigure(encoding="utf-8", newline="\n")  # type: ignore[union-attr]
             return
         path = Path(self.target)
         try:
             if path.suffix == ".gz":
-                self.stream = gzip.open(path, "wt", encoding="utf-8")
+                self.stream = gzip.open(path, "wt", encoding="utf-8")  # noqa: SIM115
             else:
                 self.stream = path.open("w", encoding="utf-8")
         except OSError as exc:
@@ -164,33 +174,80 @@ def cli() -> None:
 @click.option("--from-id", type=ID, help="First permalink id (default: after the highest seen).")
 @click.option("--to-id", type=ID, help="Last id, inclusive.")
 @click.option("--count", type=click.IntRange(min=1), help="Walk this many ids from --from-id.")
-@click.option("--corpus", type=click.Path(path_type=Path), envvar="ZKIZ_CORPUS",
-              help="Corpus directory [env ZKIZ_CORPUS; default ./zkiz-corpus, none with -o].")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    envvar="ZKIZ_CORPUS",
+    help="Corpus directory [env ZKIZ_CORPUS; default ./zkiz-corpus, none with -o].",
+)
 @click.option("-o", "--output", help="Also write new records as JSONL to PATH, or - for stdout.")
-@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
-              callback=_validate_base_url, help="Host serving the archive's ?id=N pages.")
-@click.option("--source", type=click.Path(path_type=Path),
-              help="Read pages from a WARC file or a folder of N.html files, not the network.")
-@click.option("--convert", default="t2s", show_default=True, callback=_validate_convert,
-              help="OpenCC configuration (t2s, hk2s, tw2s, s2t, s2hk, ...) or none.")
-@click.option("--delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Seconds between requests.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Requests in flight.")
-@click.option("--max-misses", type=click.IntRange(min=1), default=DEFAULT_MAX_MISSES,
-              show_default=True, help="Without --to-id, stop after this many ids in a row "
-              "hold no article.")
-@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Retries per request on timeouts, dropped connections, 429 and 5xx.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
-              show_default=True, help="Seconds to wait for a connection or a read.")
-@click.option("--warc", type=click.Path(path_type=Path),
-              help="Also keep every HTTP exchange in this WARC file (appended).")
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=_validate_base_url,
+    help="Host serving the archive's ?id=N pages.",
+)
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path),
+    help="Read pages from a WARC file or a folder of N.html files, not the network.",
+)
+@click.option(
+    "--convert",
+    default="t2s",
+    show_default=True,
+    callback=_validate_convert,
+    help="OpenCC configuration (t2s, hk2s, tw2s, s2t, s2hk, ...) or none.",
+)
+@click.option(
+    "--delay",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds between requests.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests in flight.",
+)
+@click.option(
+    "--max-misses",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_MISSES,
+    show_default=True,
+    help="Without --to-id, stop after this many ids in a row hold no article.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Retries per request on timeouts, dropped connections, 429 and 5xx.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for a connection or a read.",
+)
+@click.option(
+    "--warc",
+    type=click.Path(path_type=Path),
+    help="Also keep every HTTP exchange in this WARC file (appended).",
+)
 @click.option("--user-agent", default=DEFAULT_USER_AGENT, show_default=True)
 @click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt.")
 @click.option("--refetch", is_flag=True, help="Fetch ids the corpus already holds again.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress on stderr [default: when stderr is a terminal].")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress on stderr [default: when stderr is a terminal].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug log on stderr.")
 def fetch(**options: Any) -> int:
@@ -254,6 +311,7 @@ def _open_source(options: dict[str, Any], stack: ExitStack, on_exchange: Any) ->
         retries=options["retries"],
         timeout=options["timeout"],
         user_agent=options["user_agent"],
+        obey_robots=not options["ignore_robots"],
         on_exchange=on_exchange,
     )
     stack.callback(source.close)
@@ -295,21 +353,23 @@ def _run_fetch(options: dict[str, Any]) -> int:
         progress = _Progress(plan, options)
         stack.callback(progress.finish)
         crawler = Crawler(
-            source, store, options["convert"],
-            on_progress=progress.update, should_stop=stop.is_set,
+            source,
+            store,
+            options["convert"],
+            on_progress=progress.update,
+            should_stop=stop.is_set,
         )
         stack.enter_context(stop.installed())
         started_at = records.utc_now()
         if corpus is not None:
             corpus.start_run(started_at)
         code = EXIT_OK
+        unreachable = False
         try:
             stats = crawler.run(plan)
         except HostUnreachable as exc:
-            stats = crawler.stats
-            stats.failures.append((-1, str(exc)))
-            code = EXIT_FAILED
-            log.error("cannot reach %s: %s", options["base_url"], exc)
+            stats, unreachable, code = crawler.stats, True, EXIT_FAILED
+            log.error("cannot reach %s (%s)", options["base_url"], exc)
         if stats.failed and code == EXIT_OK:
             code = EXIT_FAILED
         if stats.stopped_early:
@@ -317,7 +377,8 @@ def _run_fetch(options: dict[str, Any]) -> int:
         if corpus is not None:
             corpus.end_run(records.utc_now(), stats.articles, stats.missing, stats.failed, code)
         progress.finish()
-        _summarise(stats, options["quiet"])
+        if not unreachable:
+            _summarise(stats, options["quiet"])
         return code
 
 
@@ -329,25 +390,29 @@ def _open_warc(path: Path | None, stack: ExitStack) -> Any:
     try:
         recorder = WarcRecorder(path)
     except OSError as exc:
-        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="'--warc'") from None
+        raise click.BadParameter(
+            f"cannot write {path}: {exc.strerror}", param_hint="'--warc'"
+        ) from None
     stack.callback(recorder.close)
     return recorder.write_exchange
 
 
 def _summarise(stats: Stats, quiet: bool) -> None:
     if stats.failures:
-        shown = ", ".join(
-            f"{article_id} ({reason})" for article_id, reason in stats.failures[:10] if article_id > 0
-        )
+        shown = ", ".join(f"{article_id} ({reason})" for article_id, reason in stats.failures[:10])
         more = f" and {len(stats.failures) - 10} more" if len(stats.failures) > 10 else ""
-        if shown:
-            log.error("%d ids failed, retried on the next run: %s%s", stats.failed, shown, more)
+        log.error("%d ids failed, retried on the next run: %s%s", stats.failed, shown, more)
     if quiet:
         return
     rate = stats.resolved / stats.elapsed if stats.elapsed > 0 else 0.0
     log.info(
         "%d articles, %d missing, %d failed, %d skipped in %.1f s (%.1f ids/s)",
-        stats.articles, stats.missing, stats.failed, stats.skipped, stats.elapsed, rate,
+        stats.articles,
+        stats.missing,
+        stats.failed,
+        stats.skipped,
+        stats.elapsed,
+        rate,
     )
 
 
@@ -368,7 +433,9 @@ class _StopFlag:
     def installed(self) -> Any:
         stack = ExitStack()
         try:
-            previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+            previous = {
+                sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
         except ValueError:  # not the main thread (embedded use): leave signals alone
             return stack
         stack.callback(lambda: [signal.signal(sig, old) for sig, old in previous.items()])
@@ -383,7 +450,9 @@ class _Progress:
         if wanted is None:
             wanted = sys.stderr.isatty() and not options["quiet"]
         self.enabled = bool(wanted)
-        self.total = None if plan.last is None else plan.last - plan.first + 1 + len(plan.retry_first)
+        self.total = (
+            None if plan.last is None else plan.last - plan.first + 1 + len(plan.retry_first)
+        )
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._drawn = False
@@ -417,8 +486,14 @@ def _clock(seconds: float) -> str:
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(path_type=Path), envvar="ZKIZ_CORPUS",
-              default=DEFAULT_CORPUS, show_default=True, help="Corpus directory [env ZKIZ_CORPUS].")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    envvar="ZKIZ_CORPUS",
+    default=DEFAULT_CORPUS,
+    show_default=True,
+    help="Corpus directory [env ZKIZ_CORPUS].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
 def status(corpus: Path, as_json: bool) -> int:
     """Show what a corpus holds and how its last run went.
@@ -463,16 +538,31 @@ def _open_reader(path: Path) -> CorpusReader:
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(path_type=Path), envvar="ZKIZ_CORPUS",
-              default=DEFAULT_CORPUS, show_default=True, help="Corpus directory [env ZKIZ_CORPUS].")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    envvar="ZKIZ_CORPUS",
+    default=DEFAULT_CORPUS,
+    show_default=True,
+    help="Corpus directory [env ZKIZ_CORPUS].",
+)
 @click.option("--from-id", type=ID, help="Only ids from this one.")
 @click.option("--to-id", type=ID, help="Only ids up to this one.")
-@click.option("--convert", callback=lambda c, p, v: None if v is None else _convert_option(v),
-              help="Re-convert stored originals with this OpenCC configuration (or none).")
-@click.option("-o", "--output", default="-", show_default=True,
-              help="JSONL file (gzip if it ends in .gz), or - for stdout.")
-def export(corpus: Path, from_id: int | None, to_id: int | None, convert: str | None,
-           output: str) -> int:
+@click.option(
+    "--convert",
+    callback=lambda c, p, v: None if v is None else _convert_option(v),
+    help="Re-convert stored originals with this OpenCC configuration (or none).",
+)
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    help="JSONL file (gzip if it ends in .gz), or - for stdout.",
+)
+def export(
+    corpus: Path, from_id: int | None, to_id: int | None, convert: str | None, output: str
+) -> int:
     """Write the corpus as JSONL in id order, each id once.
 
     \b

@@ -25,8 +25,7 @@ def _opencc_module():
         import opencc
     except ImportError as exc:  # pragma: no cover - a broken install
         raise ConversionError(
-            "no OpenCC module is installed: pip install opencc "
-            "(or opencc-python-reimplemented)"
+            "no OpenCC module is installed: pip install opencc (or opencc-python-reimplemented)"
         ) from exc
     return opencc
 
@@ -54,7 +53,7 @@ def normalise_config(config: str) -> str:
     return name[: -len(".json")] if name.endswith(".json") else name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_converter(config: str) -> Callable[[str], str]:
     """A function converting text with OpenCC configuration ``config`` (or ``none``)."""
     name = normalise_config(config)
@@ -63,13 +62,12 @@ def make_converter(config: str) -> Callable[[str], str]:
     known = available_configs()
     if name not in known:
         raise ConversionError(
-            f"unknown OpenCC configuration {config!r} "
-            f"(choose from: {', '.join(known + [NONE])})"
+            f"unknown OpenCC configuration {config!r} (choose from: {', '.join([*known, NONE])})"
         )
     opencc = _opencc_module()
     try:
         converter = opencc.OpenCC(name)
-    except Exception as exc:  # noqa: BLE001 - backends raise anything on a bad config
+    except Exception as exc:
         raise ConversionError(f"OpenCC could not load {config!r}: {exc}") from exc
     return converter.convert
 

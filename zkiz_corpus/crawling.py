@@ -131,14 +131,17 @@ class Crawler:
             )
             if done:
                 self.stats.skipped += 1
-                misses = 0 if status == "article" or article_id in self._written_this_run else misses + 1
+                misses = (
+                    0 if status == "article" or article_id in self._written_this_run else misses + 1
+                )
             else:
                 page = self.source.get(article_id)
                 found_here = self._handle(article_id, page, plan)
-                if page.kind == FAILED and (page.reason or "").startswith("connection failed"):
+                if page.unreachable:
                     connection_failures += 1
                     if not fetched_any and connection_failures >= UNREACHABLE_AFTER:
-                        raise HostUnreachable(page.reason or "connection failed")
+                        reason = (page.reason or "").removeprefix("robots.txt: ")
+                        raise HostUnreachable(reason.removeprefix("connection failed: "))
                 else:
                     connection_failures = 0
                     fetched_any = True
@@ -159,7 +162,7 @@ class Crawler:
         """Record what ``page`` (fetched as ``article_id``) holds; True if it held that id."""
         fetched_at = utc_now()
         if page.kind == FAILED:
-            log.warning("id %d failed: %s", article_id, page.reason)
+            log.debug("id %d failed: %s", article_id, page.reason)
             self.stats.failed += 1
             self.stats.failures.append((article_id, page.reason or "unknown error"))
             self.store.add_failed(article_id, page.reason, fetched_at)

@@ -12,19 +12,42 @@ import re
 
 # WHATWG label -> Python codec, for the labels this archive can plausibly carry.
 _LABELS = {
-    "utf-8": "utf-8", "utf8": "utf-8", "unicode-1-1-utf-8": "utf-8",
-    "unicode11utf8": "utf-8", "unicode20utf8": "utf-8", "x-unicode20utf8": "utf-8",
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312": "gb18030",
-    "gb_2312-80": "gb18030", "chinese": "gb18030", "csgb2312": "gb18030",
-    "csiso58gb231280": "gb18030", "iso-ir-58": "gb18030", "cp936": "gb18030",
-    "windows-936": "gb18030", "ms936": "gb18030", "euc-cn": "gb18030",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "unicode-1-1-utf-8": "utf-8",
+    "unicode11utf8": "utf-8",
+    "unicode20utf8": "utf-8",
+    "x-unicode20utf8": "utf-8",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "gb_2312": "gb18030",
+    "gb_2312-80": "gb18030",
+    "chinese": "gb18030",
+    "csgb2312": "gb18030",
+    "csiso58gb231280": "gb18030",
+    "iso-ir-58": "gb18030",
+    "cp936": "gb18030",
+    "windows-936": "gb18030",
+    "ms936": "gb18030",
+    "euc-cn": "gb18030",
     "gb18030": "gb18030",
-    "big5": "big5hkscs", "big5-hkscs": "big5hkscs", "cn-big5": "big5hkscs",
-    "csbig5": "big5hkscs", "x-x-big5": "big5hkscs", "cp950": "big5hkscs",
+    "big5": "big5hkscs",
+    "big5-hkscs": "big5hkscs",
+    "cn-big5": "big5hkscs",
+    "csbig5": "big5hkscs",
+    "x-x-big5": "big5hkscs",
+    "cp950": "big5hkscs",
     "big5hkscs": "big5hkscs",
-    "utf-16": "utf-16-le", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
-    "iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
-    "windows-1252": "cp1252", "cp1252": "cp1252",
+    "utf-16": "utf-16-le",
+    "utf-16le": "utf-16-le",
+    "utf-16be": "utf-16-be",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
 }
 
 _BOMS = (
@@ -34,9 +57,7 @@ _BOMS = (
 )
 
 _HEADER_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
-_META_CHARSET = re.compile(
-    rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I
-)
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
 
 # Frequent characters of Chinese prose, in both scripts; a wrong CJK codec turns text
 # into rare characters, so these tell GB18030 from Big5 when nothing is declared.

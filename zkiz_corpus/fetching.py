@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from protego import Protego
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -38,6 +39,7 @@ class Page:
     body: bytes = b""
     content_type: str | None = None
     reason: str | None = None
+    unreachable: bool = False  # the host did not answer at all (refused, no route, no DNS)
 
 
 @dataclass
@@ -79,10 +81,14 @@ class HttpSource:
         timeout: float = 30.0,
         user_agent: str = DEFAULT_USER_AGENT,
         max_body_bytes: int = MAX_BODY_BYTES,
+        obey_robots: bool = True,
         on_exchange: Callable[[Exchange], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.user_agent = user_agent
+        self.obey_robots = obey_robots
+        self._robots: Protego | None = None
         self.host = urlsplit(self.base_url).hostname
         self.delay = max(0.0, delay)
         self.retries = max(0, retries)
@@ -131,6 +137,14 @@ class HttpSource:
 
     def get(self, article_id: int) -> Page:
         url = page_url(self.base_url, article_id)
+        if self.obey_robots:
+            refusal = self._robots_refusal(url)
+            if refusal is not None:
+                return refusal
+        return self._fetch(url)
+
+    def _fetch(self, url: str) -> Page:
+        """GET ``url``, following redirects on the base URL's host only."""
         target = url
         for _ in range(MAX_REDIRECTS + 1):
             outcome = self._get_once(target)
@@ -144,6 +158,31 @@ class HttpSource:
                 return Page(MISSING, url, reason="redirect to /")
             target = location
         return Page(FAILED, url, reason=f"more than {MAX_REDIRECTS} redirects")
+
+    def _robots_refusal(self, url: str) -> Page | None:
+        """None if robots.txt lets us fetch ``url``; else the Page to record instead."""
+        if self._robots is None:
+            answer = self._fetch(urljoin(self.base_url, "/robots.txt"))
+            if answer.kind == PAGE:
+                rules = Protego.parse(answer.body.decode("utf-8", errors="replace"))
+            elif answer.kind == MISSING or (answer.reason or "").startswith("HTTP 4"):
+                rules = Protego.parse("")  # RFC 9309: robots.txt "unavailable" allows all
+            else:
+                # "Unreachable" (5xx, network): RFC 9309 says assume disallow; ask again
+                # on the next id rather than giving up the run.
+                return Page(
+                    FAILED,
+                    url,
+                    reason=f"robots.txt: {answer.reason}",
+                    unreachable=answer.unreachable,
+                )
+            self._robots = rules
+            crawl_delay = rules.crawl_delay(self.user_agent)
+            if crawl_delay is not None and crawl_delay > self.delay:
+                self.delay = float(crawl_delay)
+        if self._robots.can_fetch(url, self.user_agent):
+            return None
+        return Page(MISSING, url, reason="disallowed by robots.txt")
 
     def _get_once(self, url: str) -> Page | str:
         """A final ``Page``, or the ``Location`` of a redirect to consider."""
@@ -163,7 +202,10 @@ class HttpSource:
                 # sees the request and headers; connection errors land here after its tries.
                 attempt += 1
                 if attempt > self.retries or not _is_body_error(exc):
-                    return Page(FAILED, url, reason=_describe(exc))
+                    unreachable = not _is_body_error(exc) and not isinstance(
+                        exc, requests.ReadTimeout
+                    )
+                    return Page(FAILED, url, reason=_describe(exc), unreachable=unreachable)
                 self._sleep(min(60.0, 0.5 * 2**attempt) + random.uniform(0, 0.5))
                 continue
             except requests.RequestException as exc:
@@ -213,16 +255,37 @@ def _is_body_error(exc: Exception) -> bool:
     )
 
 
+_CAUSES = (
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "host not found"),
+    ("nodename nor servname", "host not found"),
+    ("getaddrinfo failed", "host not found"),
+    ("Temporary failure in name resolution", "host not found"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network unreachable"),
+    ("Connection reset", "connection reset"),
+    ("RemoteDisconnected", "connection dropped"),
+    ("IncompleteRead", "truncated body"),
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
+)
+
+
 def _describe(exc: Exception) -> str:
+    """A short reason for the log and the state, not urllib3's nested repr."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, requests.ConnectTimeout) or "ConnectTimeout" in text:
-        return "connect timeout"
-    if isinstance(exc, requests.Timeout) or "Read timed out" in text:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection failed: connect timeout"
+    if isinstance(exc, requests.Timeout):
         return "read timeout"
-    if "Max retries exceeded" in text:
-        match = re.search(r"\(Caused by (\w+)\('?(.*?)'?\)\)?$", text)
-        cause = match.group(2) if match else text
-        return f"connection failed: {_shorten(cause)}"
+    for marker, reason in _CAUSES:
+        if marker in text:
+            prefix = (
+                "connection failed: "
+                if isinstance(exc, requests.ConnectionError)
+                and ("truncated" not in reason and "dropped" not in reason)
+                else ""
+            )
+            return prefix + reason
     return _shorten(text)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
@@ -288,8 +288,10 @@ def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
 def _is_heading_like(line: _Line, article_id: int) -> bool:
     if line.chars and line.heading_chars >= 0.9 * line.chars:
         return True
-    return bool(line.hrefs) and line.link_chars >= 0.9 * line.chars and all(
-        _link_id(href) == article_id for href in line.hrefs
+    return (
+        bool(line.hrefs)
+        and line.link_chars >= 0.9 * line.chars
+        and all(_link_id(href) == article_id for href in line.hrefs)
     )
 
 
@@ -308,7 +310,8 @@ def _article_lines(lines: list[_Line], article_id: int, page_host: str | None) -
         link_lines_after.append(0)
     # A short line followed by a run of archive links is that list's caption ("熱門文章").
     kept = [
-        line for line, links in zip(kept, link_lines_after)
+        line
+        for line, links in zip(kept, link_lines_after)
         if not (links >= 2 and len(line.text) <= 30)
     ]
     # The title is the heading-like first line; plain short lines before a heading are
@@ -355,7 +358,7 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     seen: set[int] = set()
     boundary = 0
     for position, (index, article_id) in enumerate(permalinks):
-        others = permalink_lines[:position] + permalink_lines[position + 1:]
+        others = permalink_lines[:position] + permalink_lines[position + 1 :]
         start, end = _own_container(flattener, index, others)
         has_content = any(not chrome[i] for i in range(max(start, boundary), index))
         segment_start = max(start, boundary) if has_content else boundary

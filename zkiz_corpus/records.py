@@ -12,8 +12,16 @@ from zkiz_corpus.converting import make_converter, normalise_config
 from zkiz_corpus.parsing import Article
 
 FIELDS = (
-    "id", "url", "title", "text", "source_url", "title_original", "text_original",
-    "convert", "fetched_at", "sha256",
+    "id",
+    "url",
+    "title",
+    "text",
+    "source_url",
+    "title_original",
+    "text_original",
+    "convert",
+    "fetched_at",
+    "sha256",
 )
 
 SCHEMA: dict[str, Any] = {

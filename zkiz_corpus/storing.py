@@ -148,9 +148,10 @@ class Corpus:
         return row[0]
 
     def failed_ids(self) -> list[int]:
-        return [row[0] for row in self.db.execute(
-            "SELECT id FROM ids WHERE status = ? ORDER BY id", (FAILED,)
-        )]
+        return [
+            row[0]
+            for row in self.db.execute("SELECT id FROM ids WHERE status = ? ORDER BY id", (FAILED,))
+        ]
 
     # -- writing -------------------------------------------------------------------
 
@@ -316,9 +317,7 @@ class CorpusReader:
             "SELECT started_at, ended_at, articles, missing, failed, exit_code "
             "FROM runs ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        size = sum(
-            entry.stat().st_size for entry in self.path.iterdir() if entry.is_file()
-        )
+        size = sum(entry.stat().st_size for entry in self.path.iterdir() if entry.is_file())
         return {
             "corpus": str(self.path),
             "articles": counts.get(ARTICLE, 0),
@@ -326,8 +325,10 @@ class CorpusReader:
             "failed": counts.get(FAILED, 0),
             "highest_id": highest,
             "next_id": None if highest is None else highest + 1,
-            "last_run": None if last is None else dict(zip(
-                ("started_at", "ended_at", "articles", "missing", "failed", "exit_code"), last
-            )),
+            "last_run": None
+            if last is None
+            else dict(
+                zip(("started_at", "ended_at", "articles", "missing", "failed", "exit_code"), last)
+            ),
             "size_bytes": size,
         }

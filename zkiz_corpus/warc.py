@@ -39,8 +39,11 @@ class WarcRecorder:
         response_headers = StatusAndHeaders(
             f"{exchange.status} {exchange.reason}".strip(),
             # The body is stored decoded (requests undoes gzip); say so, or replay breaks.
-            [(k, v) for k, v in exchange.response_headers
-             if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")]
+            [
+                (k, v)
+                for k, v in exchange.response_headers
+                if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")
+            ]
             + [("Content-Length", str(len(exchange.body)))],
             protocol=exchange.http_version,
         )
@@ -51,7 +54,9 @@ class WarcRecorder:
             length=len(exchange.body),
             http_headers=response_headers,
         )
-        response.rec_headers.add_header("WARC-Concurrent-To", request.rec_headers.get_header("WARC-Record-ID"))
+        response.rec_headers.add_header(
+            "WARC-Concurrent-To", request.rec_headers.get_header("WARC-Record-ID")
+        )
         self._writer.write_record(request)
         self._writer.write_record(response)
         self._stream.flush()

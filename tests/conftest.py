@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from archive import Archive, standard_pages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def archive():
+    """The standard fixture archive, served on 127.0.0.1 for the test."""
+    pages, expected = standard_pages()
+    with Archive(pages) as served:
+        served.expected = expected
+        yield served
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def run_zkiz(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60):
+    """The real ``zkiz`` command in a subprocess, as a user or cron runs it."""
+    environment = {**os.environ, **(env or {})}
+    environment.pop("ZKIZ_CORPUS", None) if env is None or "ZKIZ_CORPUS" not in env else None
+    return subprocess.run(
+        [sys.executable, "-m", "zkiz_corpus", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+def jsonl(data: bytes | str) -> list[dict]:
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return [json.loads(line) for line in text.splitlines()]

@@ -1,0 +1,191 @@
+"""The parser on page markups it shares nothing with, built from the seed text."""
+
+from __future__ import annotations
+
+import pytest
+from archive import (
+    HKSCS,
+    LONG,
+    MISSING_200,
+    REPOST,
+    SEED_A,
+    SEED_B,
+    SHORT_BODY,
+    SIMPLIFIED,
+    SUBHEADINGS,
+    ArticleSpec,
+    markup_div_br,
+    markup_gb_sections,
+    markup_paragraph_images,
+    markup_semantic,
+    markup_table_font,
+)
+
+from zkiz_corpus.parsing import parse_articles
+
+PAGE_URL = "http://127.0.0.1:8080/?id=1"
+
+
+def assert_articles(found, expected: list[ArticleSpec]) -> None:
+    assert [a.id for a in found] == [e.id for e in expected]
+    for article, spec in zip(found, expected):
+        assert article.title == spec.title
+        assert article.text == spec.text
+        assert article.source_url == spec.source_url
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        markup_div_br,
+        markup_semantic,
+        markup_table_font,
+        markup_paragraph_images,
+        markup_gb_sections,
+    ],
+)
+@pytest.mark.parametrize(
+    "articles",
+    [[SEED_A, SEED_B], [REPOST], [HKSCS, SIMPLIFIED], [SHORT_BODY, SUBHEADINGS, LONG]],
+    ids=["seed-pair", "repost", "hkscs+simplified", "three"],
+)
+def test_every_markup_yields_every_article_exactly(markup, articles):
+    assert_articles(parse_articles(markup(articles), PAGE_URL), articles)
+
+
+def test_seed_page_as_a_reader_sees_it():
+    found = parse_articles(markup_div_br([SEED_A, SEED_B]), PAGE_URL)
+    first, second = found
+    assert first.id == 262804
+    assert first.title == "習近平:核心技術是國之重器,要加速推動信息領域核心技術突破"
+    assert first.text.startswith("全國網絡安全和信息化工作會議20日至21日在北京召開。")
+    assert first.text.endswith("中央重點新聞網站負責同誌等參加會議。")
+    assert second.id == 263624
+    assert "集成電路突圍" in second.text.splitlines()
+    for article in found:
+        assert "PermaLink" not in article.text
+        assert "Next Page" not in article.text
+        assert "ZKIZ Archives" not in article.text + article.title
+        assert "相關文章" not in article.text
+        assert "" not in article.text.splitlines()
+
+
+def test_comments_after_the_permalink_are_not_text():
+    found = parse_articles(markup_semantic([SEED_B, REPOST]), PAGE_URL)
+    for article in found:
+        assert "留言" not in article.text and "讀者甲" not in article.text
+        assert "最新文章" not in article.text
+
+
+def test_scripts_ads_images_and_indents_are_dropped():
+    (article,) = parse_articles(markup_paragraph_images([REPOST]), PAGE_URL)
+    assert "document.write" not in article.text
+    assert "廣告" not in article.text
+    assert "圖片" not in article.text
+    for line in article.text.splitlines():
+        assert line == line.strip(" \u3000\xa0")
+
+
+def test_source_url_line_is_taken_out_of_the_text():
+    (article,) = parse_articles(markup_gb_sections([REPOST]), PAGE_URL)
+    assert article.source_url == "http://www.yicai.com/news/5422345.html"
+    assert "yicai" not in article.text
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        MISSING_200,
+        "",
+        "<html><body><h1>文章不存在或已被刪除</h1><a href='/'>首頁</a></body></html>",
+        "<html><body><p>PermaLink: nothing here</p></body></html>",
+    ],
+)
+def test_pages_without_a_permalink_hold_no_article(document):
+    assert parse_articles(document, PAGE_URL) == []
+
+
+def test_an_id_repeated_on_a_page_is_recorded_once():
+    document = markup_semantic([REPOST, REPOST])
+    assert [a.id for a in parse_articles(document, PAGE_URL)] == [REPOST.id]
+
+
+# ---- markups written without looking at the parser ----------------------------------
+
+
+def _permalink(article_id: int) -> str:
+    return f"https://articles.zkiz.com/?id={article_id}"
+
+
+def test_definition_list_layout_with_inline_styles():
+    spec = SHORT_BODY
+    document = (
+        "<html><body><div style='float:left'><a href='/'>📖 ZKIZ Archives</a></div>"
+        f"<dl><dt><span style='font-size:20px'>{spec.title}</span></dt>"
+        + "".join(f"<dd>{p}</dd>" for p in spec.paragraphs)
+        + f"<dd><small>PermaLink: <a href='{_permalink(spec.id)}'>{_permalink(spec.id)}</a>"
+        "</small></dd></dl><p><a href='?id=2'>Next Page</a></p><p>ZKIZ Archives @ 2019</p>"
+        "</body></html>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_flat_paragraphs_with_comments_between_articles():
+    first, second = REPOST, HKSCS
+
+    def block(spec):
+        return (
+            f"<p><b>{spec.title}</b></p><p>{spec.source_url}</p>"
+            + "".join(f"<p>{p}</p>" for p in spec.paragraphs)
+            + f"<p>PermaLink: <a href='{_permalink(spec.id)}'>{_permalink(spec.id)}</a></p>"
+        )
+
+    document = (
+        "<html><body><div>"
+        + block(first)
+        + "<p>訪客：寫得好</p><p>訪客二：同意</p>"
+        + block(second)
+        + "<p>訪客三：第二篇的留言</p></div></body></html>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [first, second])
+
+
+def test_permalink_link_text_differs_from_label():
+    spec = LONG
+    document = (
+        f"<h2>{spec.title}</h2>"
+        + "".join(f"<p>{p}</p>" for p in spec.paragraphs)
+        + f"<p>Permalink: <a href='/?id={spec.id}'>link</a></p>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_pre_formatted_page():
+    spec = SIMPLIFIED
+    body = "\n".join([spec.title, "", *spec.paragraphs, "", f"PermaLink: {_permalink(spec.id)}"])
+    document = f"<html><body><pre>📖 ZKIZ Archives\n\n{body}\n\nNext Page</pre></body></html>"
+    assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_sidebar_before_the_content_in_plain_divs():
+    spec = REPOST
+    side = "".join(f"<div><a href='?id={n}'>其他文章 {n}</a></div>" for n in range(5))
+    document = (
+        "<html><body><div><div>📖 ZKIZ Archives</div><div><div>熱門</div>" + side + "</div>"
+        f"<div><h1>{spec.title}</h1><div><a href='{spec.source_url}'>{spec.source_url}</a></div>"
+        + "".join(f"<div>{p}</div>" for p in spec.paragraphs)
+        + f"<div>PermaLink: <a href='{_permalink(spec.id)}'>{_permalink(spec.id)}</a></div>"
+        "</div></div></body></html>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_unclosed_tags_and_nested_tables_still_parse():
+    spec = HKSCS
+    nested = "<table><tr><td>" * 300
+    document = (
+        f"<html><body>{nested}<b>{spec.title}<br>{spec.source_url}<p>"
+        + "<p>".join(spec.paragraphs)
+        + f"<p>PermaLink: <a href={_permalink(spec.id)}>{_permalink(spec.id)}</a>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])

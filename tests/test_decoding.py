@@ -87,3 +87,13 @@ def test_stray_bytes_do_not_change_the_encoding_or_raise():
 def test_garbage_never_raises(body):
     assert isinstance(decode_page(body, "text/html; charset=utf-8"), str)
     assert isinstance(decode_page(body, None), str)
+
+
+def test_latin1_server_default_does_not_override_the_page():
+    body = markup_table_font([HKSCS], charset="big5").encode("big5hkscs", "xmlcharrefreplace")
+    assert HKSCS.paragraphs[1] in decode_page(body, "text/html; charset=ISO-8859-1")
+
+
+def test_xml_declaration_names_the_encoding():
+    body = f'<?xml version="1.0" encoding="big5"?><html><body>{HK_ONLY}</body></html>'
+    assert HK_ONLY in decode_page(body.encode("big5hkscs"), None)

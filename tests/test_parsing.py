@@ -189,3 +189,71 @@ def test_unclosed_tags_and_nested_tables_still_parse():
         + f"<p>PermaLink: <a href={_permalink(spec.id)}>{_permalink(spec.id)}</a>"
     )
     assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_bootstrap_cards_with_a_dated_side_list():
+    cards = "".join(
+        f'<div class="card"><div class="card-header"><h5>{s.title}</h5></div>'
+        f'<div class="card-body"><p class="text-muted">{s.source_url}</p>'
+        + "".join(f"<p>{p}</p>" for p in s.paragraphs)
+        + f'</div><div class="card-footer">PermaLink: <a href="{_permalink(s.id)}">'
+        f"{_permalink(s.id)}</a></div></div>"
+        for s in (REPOST, HKSCS)
+    )
+    document = (
+        '<html><body><div class="navbar"><a href="/">📖 ZKIZ Archives</a></div>'
+        f'<div class="container"><div class="row"><div class="col-md-8">{cards}</div>'
+        '<div class="col-md-4"><h4>熱門</h4><ul><li><a href="?id=5">文章五</a> (2019-01-02)'
+        '</li><li><a href="?id=6">文章六</a> (2019-01-03)</li></ul></div></div></div></body></html>'
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [REPOST, HKSCS])
+
+
+def test_title_that_links_to_itself_after_plain_link_rows():
+    spec = LONG
+    document = (
+        "<html><body><div><div>📖 ZKIZ Archives</div><div><a href='?id=7'>舊文七</a></div>"
+        f"<div><a href='?id=8'>舊文八</a></div><div><a href='?id={spec.id}'>{spec.title}</a></div>"
+        + "".join(f"<div>{p}</div>" for p in spec.paragraphs)
+        + f"<div>PermaLink: <a href='{_permalink(spec.id)}'>{_permalink(spec.id)}</a></div>"
+        "</div></body></html>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_inline_styled_titles_in_bare_body_text():
+    specs = [SIMPLIFIED, SHORT_BODY]
+    document = (
+        "<html><body>"
+        + "".join(
+            f'<span style="font-size:20px;font-weight:bold">{s.title}</span><br>'
+            + "<br>".join(s.paragraphs)
+            + f"<br>PermaLink: {_permalink(s.id)}<br><br>"
+            for s in specs
+        )
+        + "</body></html>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), specs)
+
+
+def test_xhtml_blog_with_iframe_ad_and_comment_list():
+    spec = SUBHEADINGS
+    paragraphs = "".join(
+        f"<p>{p}</p>"
+        + (
+            '<iframe src="http://ads/"></iframe><div class="advertisement">贊助內容</div>'
+            if i
+            else ""
+        )
+        for i, p in enumerate(spec.paragraphs[:2])
+    ) + "".join(f"<p>{p}</p>" for p in spec.paragraphs[2:])
+    document = (
+        '<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+        '<body><div id="wrap"><div id="hd"><h1>📖 ZKIZ Archives</h1></div><div id="bd">'
+        f'<div class="entry"><h2 class="entry-title">{spec.title}</h2>'
+        f'<div class="entry-content"><p>{spec.source_url}</p>{paragraphs}</div>'
+        f'<p class="meta">PermaLink: <a href="{_permalink(spec.id)}">{_permalink(spec.id)}</a></p>'
+        '<h3>回應</h3><ol class="commentlist"><li>甲：好</li></ol></div></div>'
+        '<div id="ft">ZKIZ Archives @ 2019</div></div></body></html>'
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])

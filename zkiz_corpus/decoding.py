@@ -57,6 +57,7 @@ _BOMS = (
 )
 
 _HEADER_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_:.\-]+)""", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
 
 # Frequent characters of Chinese prose, in both scripts; a wrong CJK codec turns text
@@ -103,8 +104,8 @@ def charset_from_content_type(content_type: str | None) -> str | None:
 
 
 def charset_from_meta(body: bytes) -> str | None:
-    """The label of the first ``<meta charset>`` or ``http-equiv`` in the first 4 KB."""
-    match = _META_CHARSET.search(body[:4096])
+    """The label of the first ``<meta charset>``/``http-equiv`` (or XML declaration)."""
+    match = _META_CHARSET.search(body[:4096]) or _XML_ENCODING.match(body[:512])
     return match.group(1).decode("ascii") if match else None
 
 
@@ -136,9 +137,13 @@ def choose_codec(body: bytes, content_type: str | None = None) -> str:
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return codec
-    declared = codec_for_label(charset_from_content_type(content_type)) or codec_for_label(
-        charset_from_meta(body)
-    )
+    from_header = codec_for_label(charset_from_content_type(content_type))
+    from_meta = codec_for_label(charset_from_meta(body))
+    if from_header == "cp1252":
+        # A Latin-1 header on a Chinese archive is a server default, not a statement
+        # about the page: let the page's own label (or the bytes) speak.
+        from_header = None
+    declared = from_header or from_meta
     if declared is None:
         return detect_codec(body)
     if declared != "utf-8" and _errors_in(body, declared):

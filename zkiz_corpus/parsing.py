@@ -14,10 +14,11 @@ a hint, and never drop a region that holds a permalink.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 
 ARCHIVE_HOSTS = frozenset({"articles.zkiz.com", "www.zkiz.com", "zkiz.com"})
@@ -53,6 +54,12 @@ _SITE_CHROME = re.compile(
 )
 _AD_LABEL = re.compile(
     r"(?:廣告|广告|advertisement|sponsored|贊助|赞助)(?:\s*[:：|｜\]】）)]|\s*$)", re.I
+)
+# Inline styles that make a line look like a heading: bold, or a font of 18px / 1.2em up.
+_HEADING_STYLE = re.compile(
+    r"font-weight\s*:\s*(?:bold|bolder|[6-9]00)"
+    r"|font-size\s*:\s*(?:x*-?large|1[89]px|[2-9]\dpx|1\.[2-9]\d*em|[2-9](?:\.\d+)?em)",
+    re.I,
 )
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u200b\u2028\u2029]+")
 _EDGE = " \t\r\n\f\v\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
@@ -230,6 +237,9 @@ def _is_title_like(node: Tag, name: str) -> bool:
     if name == "font":
         size = str(node.get("size") or "").strip()
         return size.startswith("+") or (size.isdigit() and int(size) >= 4)
+    style = node.get("style")
+    if isinstance(style, str) and _HEADING_STYLE.search(style):
+        return True
     return bool(_class_tokens(node) & _TITLE_TOKENS)
 
 
@@ -276,7 +286,7 @@ def _bare_url(line: _Line, page_url: str | None) -> str | None:
 
 def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
     """A line that is only links back into the archive, other than to this article."""
-    if not line.hrefs or line.link_chars < 0.8 * line.chars:
+    if not line.hrefs or line.link_chars < 0.6 * line.chars:
         return False
     if not all(_is_internal(href, page_host) for href in line.hrefs):
         return False
@@ -333,7 +343,9 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     ``page_url`` is where the page was fetched from; it resolves relative links and tells
     links back into the archive (a mirror's host counts as the archive's own).
     """
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
+        soup = BeautifulSoup(html, "lxml")
     flattener = _Flattener()
     root = soup.find("html") or soup
     flattener.walk(root)

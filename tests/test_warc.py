@@ -1,0 +1,63 @@
+"""WARC out (--warc) and in (--source): an offline rebuild gives the same records."""
+
+from __future__ import annotations
+
+from archive import HKSCS, markup_table_font
+from conftest import jsonl
+from warcio.archiveiterator import ArchiveIterator
+
+from zkiz_corpus.cli import cli
+
+
+def without_time(records):
+    return [{k: v for k, v in r.items() if k != "fetched_at"} for r in records]
+
+
+def test_crawl_with_warc_then_rebuild_from_it(archive, runner, tmp_path):
+    warc = tmp_path / "crawl.warc.gz"
+    args = ["fetch", "--from-id", "262804", "--to-id", "262815", "-o", "-"]
+    live = runner.invoke(
+        cli, [*args, "--base-url", archive.base_url, "--delay", "0", "--warc", str(warc)]
+    )
+    assert live.exit_code == 0, live.output
+    with warc.open("rb") as stream:
+        records = [
+            (r.rec_type, r.rec_headers.get_header("WARC-Target-URI"))
+            for r in ArchiveIterator(stream)
+        ]
+    assert records[0][0] == "warcinfo"
+    responses = [uri for kind, uri in records if kind == "response"]
+    assert len(responses) == len(archive.requests) + 1  # robots.txt too
+    assert len([kind for kind, _ in records if kind == "request"]) == len(responses)
+
+    rebuilt = runner.invoke(cli, [*args, "--source", str(warc)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert without_time(jsonl(rebuilt.stdout)) == without_time(jsonl(live.stdout))
+    assert len(jsonl(live.stdout)) == len(archive.expected)
+
+
+def test_folder_of_saved_pages(runner, tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / f"{HKSCS.id}.html").write_bytes(
+        markup_table_font([HKSCS]).encode("big5hkscs", "xmlcharrefreplace")
+    )
+    (pages / "notes.txt").write_text("ignored")
+    result = runner.invoke(
+        cli,
+        [
+            "fetch",
+            "--from-id",
+            str(HKSCS.id - 1),
+            "--source",
+            str(pages),
+            "-o",
+            "-",
+            "--convert",
+            "none",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = jsonl(result.stdout)
+    assert record["id"] == HKSCS.id
+    assert record["text"] == HKSCS.text and record["source_url"] == HKSCS.source_url

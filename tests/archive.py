@@ -268,6 +268,7 @@ class Archive:
     def __init__(self, pages: dict[int, Response] | None = None) -> None:
         self.pages: dict[int, Response] = dict(pages or {})
         self.robots: str | None = None
+        self.latency = 0.0  # seconds each answer takes
         self.requests: list[str] = []  # paths of page requests, in order
         self.request_times: list[float] = []
         self.user_agents: list[str] = []
@@ -275,11 +276,14 @@ class Archive:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per answer
+            wbufsize = 65536
 
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 query = parse_qs(urlsplit(self.path).query)
                 archive.user_agents.append(self.headers.get("User-Agent", ""))
+                time.sleep(archive.latency)
                 if path == "/robots.txt":
                     response = Response(404, b"", {"Content-Type": "text/plain"})
                     if archive.robots is not None:
@@ -346,3 +350,24 @@ def standard_pages() -> tuple[dict[int, Response], list[ArticleSpec]]:
     }
     expected = [SEED_A, REPOST, SIMPLIFIED, HKSCS, LONG, SHORT_BODY, SUBHEADINGS]
     return pages, expected
+
+
+def numbered_pages(first: int, count: int) -> tuple[dict[int, Response], list[int]]:
+    """``count`` ids from ``first``: two in three hold an article, every fifth page also
+    shows the next id's article, the rest are 404s. Returns pages and the article ids."""
+    pages: dict[int, Response] = {}
+    article_ids = [n for n in range(first, first + count) if n % 3]
+    markups = [markup_div_br, markup_semantic, markup_paragraph_images, markup_gb_sections]
+    for n in range(first, first + count):
+        if n % 3 == 0:
+            continue
+        own = ArticleSpec(n, f"第{n}號文章", SEED_A.paragraphs[n % 5 : n % 5 + 3])
+        shown = [own]
+        if n % 5 == 0 and (n + 1) % 3:
+            shown.append(
+                ArticleSpec(
+                    n + 1, f"第{n + 1}號文章", SEED_A.paragraphs[(n + 1) % 5 : (n + 1) % 5 + 3]
+                )
+            )
+        pages[n] = page(markups[n % len(markups)](shown))
+    return pages, article_ids

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -331,12 +332,12 @@ def _run_fetch(options: dict[str, Any]) -> int:
         raise click.UsageError(
             f"--from-id is required: {corpus_path} has no crawl state to continue from"
         )
-    stop = _StopFlag()
+    interrupts = _Interrupts()
     with ExitStack() as stack:
         corpus = None
         if corpus_path is not None:
             try:
-                corpus = Corpus(corpus_path, on_commit=output.write_many)
+                corpus = Corpus(corpus_path, on_commit=output.write_many, guard=interrupts.critical)
             except CorpusLocked as exc:
                 raise Failure(str(exc), EXIT_LOCKED) from None
             except CorpusError as exc:
@@ -347,7 +348,7 @@ def _run_fetch(options: dict[str, Any]) -> int:
         source = _open_source(options, stack, warc)
         output.open()
         stack.callback(output.close)
-        store = corpus if corpus is not None else StreamStore(output.write)
+        store = corpus if corpus is not None else StreamStore(_guarded(output, interrupts))
         if options["source"] is not None and plan.last is None:
             plan.last = max(source.ids())
         progress = _Progress(plan, options)
@@ -357,9 +358,8 @@ def _run_fetch(options: dict[str, Any]) -> int:
             store,
             options["convert"],
             on_progress=progress.update,
-            should_stop=stop.is_set,
         )
-        stack.enter_context(stop.installed())
+        stack.enter_context(interrupts.installed())
         started_at = records.utc_now()
         if corpus is not None:
             corpus.start_run(started_at)
@@ -370,16 +370,27 @@ def _run_fetch(options: dict[str, Any]) -> int:
         except HostUnreachable as exc:
             stats, unreachable, code = crawler.stats, True, EXIT_FAILED
             log.error("cannot reach %s (%s)", options["base_url"], exc)
+        except KeyboardInterrupt:
+            # The id in hand is dropped (fetched again next run); what is pending commits.
+            stats, code = crawler.stats, EXIT_INTERRUPTED
+            progress.finish()
+            log.error("interrupted: committing what was fetched")
         if stats.failed and code == EXIT_OK:
             code = EXIT_FAILED
-        if stats.stopped_early:
-            code = EXIT_INTERRUPTED
         if corpus is not None:
             corpus.end_run(records.utc_now(), stats.articles, stats.missing, stats.failed, code)
         progress.finish()
         if not unreachable:
             _summarise(stats, options["quiet"])
         return code
+
+
+def _guarded(output: _Output, interrupts: _Interrupts) -> Any:
+    def write(record: dict[str, Any]) -> None:
+        with interrupts.critical():
+            output.write_many([record])
+
+    return write
 
 
 def _open_warc(path: Path | None, stack: ExitStack) -> Any:
@@ -416,30 +427,49 @@ def _summarise(stats: Stats, quiet: bool) -> None:
     )
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM: finish the id in hand, commit, exit 130."""
+class _Interrupts:
+    """SIGINT and SIGTERM stop a run, but never in the middle of a commit or a record.
+
+    Inside ``critical()`` a signal is only noted; it takes effect when the section ends,
+    so stdout never gets half a line and the corpus never half a batch.
+    """
 
     def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def is_set(self) -> bool:
-        return self.signal is not None
+        self.depth = 0
+        self.pending = False
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:
+        if self.depth:
+            self.pending = True
+        else:
             raise KeyboardInterrupt
-        self.signal = signum
 
-    def installed(self) -> Any:
-        stack = ExitStack()
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        self.depth += 1
         try:
-            previous = {
-                sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
-            }
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = {sig: signal.signal(sig, self._handle) for sig in _STOP_SIGNALS}
         except ValueError:  # not the main thread (embedded use): leave signals alone
-            return stack
-        stack.callback(lambda: [signal.signal(sig, old) for sig, old in previous.items()])
-        return stack
+            yield
+            return
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Progress:

@@ -56,7 +56,6 @@ class Stats:
     skipped: int = 0
     failures: list[tuple[int, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
-    stopped_early: bool = False
 
     @property
     def resolved(self) -> int:
@@ -98,13 +97,11 @@ class Crawler:
         convert: str,
         *,
         on_progress: Callable[[Stats, int], None] | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.source = source
         self.store = store
         self.convert = convert
         self.on_progress = on_progress
-        self.should_stop = should_stop
         self.stats = Stats()
         self._written_this_run: set[int] = set()
 
@@ -121,9 +118,6 @@ class Crawler:
         fetched_any = False
         retry_set = set(plan.retry_first)
         for article_id in self._ids(plan):
-            if self.should_stop():
-                self.stats.stopped_early = True
-                break
             in_walk = article_id >= plan.first and article_id not in retry_set
             status = self.store.status_of(article_id)
             done = article_id in self._written_this_run or (

@@ -17,11 +17,13 @@ no torn line, duplicate or half-written record survives.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from zkiz_corpus.records import dumps
 RECORDS_FILE = "records.jsonl"
 STATE_FILE = "state.sqlite3"
 LOCK_FILE = ".lock"
+COMPACT_FILE = "records.jsonl.compact"
 
 ARTICLE, MISSING, FAILED = "article", "missing", "failed"
 
@@ -85,13 +88,15 @@ class Corpus:
         path: Path,
         *,
         batch_size: int = 200,
-        batch_seconds: float = 2.0,
+        batch_seconds: float = 0.5,
         on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
+        guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     ) -> None:
         self.path = path
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.on_commit = on_commit
+        self._guard = guard
         self._pending: list[_Pending] = []
         self._last_commit = time.monotonic()
         _prepare_directory(path)
@@ -111,8 +116,24 @@ class Corpus:
 
     # -- opening -------------------------------------------------------------------
 
+    def _finish_compaction(self) -> None:
+        """Complete (or discard) a compaction that was interrupted half way."""
+        compacted = self.path / COMPACT_FILE
+        if self._meta("compacting"):
+            # The state already points into the compacted file: put it in place.
+            if compacted.exists():
+                os.replace(compacted, self.path / RECORDS_FILE)
+                _fsync_directory(self.path)
+                self._records.close()
+                self._records = open(self.path / RECORDS_FILE, "ab")  # noqa: SIM115
+            with self.db:
+                self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
+        elif compacted.exists():
+            compacted.unlink()
+
     def _repair(self) -> None:
-        """Cut ``records.jsonl`` back to the last committed size (a killed run's tail)."""
+        """Undo what a killed run left: a half-done compaction, an uncommitted tail."""
+        self._finish_compaction()
         committed = self._meta("committed_size", 0)
         size = os.fstat(self._records.fileno()).st_size
         if size > committed:
@@ -123,6 +144,13 @@ class Corpus:
                 f"({size} < {committed} bytes): it was edited or truncated by hand"
             )
         self._size = committed
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def _meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -193,6 +221,10 @@ class Corpus:
         self._last_commit = time.monotonic()
         if not self._pending:
             return
+        with self._guard():
+            self._commit()
+
+    def _commit(self) -> None:
         pending, self._pending = self._pending, []
         rows = []
         offset = self._size
@@ -208,12 +240,20 @@ class Corpus:
                 sha = item.record["sha256"]
             rows.append((item.article_id, item.status, item.error, item.fetched_at, sha, *span))
         if lines:
+            # An interrupted earlier commit may have left bytes past the committed size.
+            if os.fstat(self._records.fileno()).st_size != self._size:
+                os.ftruncate(self._records.fileno(), self._size)
             self._records.write(b"".join(lines))
             self._records.flush()
             os.fsync(self._records.fileno())
+        dead = 0
         with self.db:
             for article_id, status, error, fetched_at, sha, start, length in rows:
                 if status == ARTICLE:
+                    dead += self.db.execute(
+                        "SELECT count(*) FROM ids WHERE id = ? AND offset IS NOT NULL",
+                        (article_id,),
+                    ).fetchone()[0]
                     self.db.execute(
                         "INSERT INTO ids (id, status, attempts, error, fetched_at, sha256, "
                         "offset, length) VALUES (?, ?, 1, NULL, ?, ?, ?, ?) "
@@ -233,20 +273,56 @@ class Corpus:
                         " THEN status ELSE excluded.status END",
                         (article_id, status, error, fetched_at),
                     )
-            self.db.execute(
-                "INSERT INTO meta (key, value) VALUES ('committed_size', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (offset,),
-            )
+            self._set_meta("committed_size", offset)
+            if dead:
+                self._set_meta("dead_lines", self._meta("dead_lines", 0) + dead)
         self._size = offset
         if self.on_commit is not None:
             committed = [item.record for item in pending if item.record is not None]
             if committed:
                 self.on_commit(committed)
 
+    def compact(self) -> None:
+        """Rewrite ``records.jsonl`` with one line per id, in id order, crash-safely.
+
+        Only needed after ``--refetch`` replaced records: the new file is written and
+        synced beside the old one, the state switched to it in one transaction, then the
+        file renamed into place; a kill at any point is finished or undone on next open.
+        """
+        self.commit()
+        compacted = self.path / COMPACT_FILE
+        new_offsets = []
+        position = 0
+        with open(self.path / RECORDS_FILE, "rb") as old, open(compacted, "wb") as new:
+            rows = self.db.execute(
+                "SELECT id, offset, length FROM ids WHERE status = ? ORDER BY id", (ARTICLE,)
+            )
+            for article_id, offset, length in rows:
+                old.seek(offset)
+                new.write(old.read(length))
+                new_offsets.append((position, article_id))
+                position += length
+            new.flush()
+            os.fsync(new.fileno())
+        with self.db:
+            self.db.executemany("UPDATE ids SET offset = ? WHERE id = ?", new_offsets)
+            self._set_meta("committed_size", position)
+            self._set_meta("dead_lines", 0)
+            self._set_meta("compacting", 1)
+        os.replace(compacted, self.path / RECORDS_FILE)
+        _fsync_directory(self.path)
+        with self.db:
+            self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
+        self._records.close()
+        self._records = open(self.path / RECORDS_FILE, "ab")  # noqa: SIM115
+        self._size = position
+
     def close(self) -> None:
         try:
             self.commit()
+            self._finish_compaction()
+            if self._meta("dead_lines", 0):
+                self.compact()
         finally:
             self._records.close()
             self.db.close()
@@ -257,6 +333,20 @@ class Corpus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _prepare_directory(path: Path) -> None:
@@ -303,12 +393,17 @@ class CorpusReader:
 
     def records(self, low: int | None = None, high: int | None = None) -> Iterator[dict[str, Any]]:
         """Records in id order, each id once, optionally within ``[low, high]``."""
-        query = "SELECT offset, length FROM ids WHERE status = ? AND id BETWEEN ? AND ? ORDER BY id"
+        query = (
+            "SELECT id, offset, length FROM ids WHERE status = ? AND id BETWEEN ? AND ? ORDER BY id"
+        )
         rows = self.db.execute(query, (ARTICLE, low or 0, high or 2**62))
         with open(self.path / RECORDS_FILE, "rb") as stream:
-            for offset, length in rows:
+            for article_id, offset, length in rows:
                 stream.seek(offset)
-                yield json.loads(stream.read(length))
+                record = json.loads(stream.read(length))
+                if record.get("id") != article_id:
+                    raise CorpusError("the corpus was compacted while being read: run again")
+                yield record
 
     def summary(self) -> dict[str, Any]:
         counts = dict(self.db.execute("SELECT status, count(*) FROM ids GROUP BY status"))

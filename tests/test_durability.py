@@ -172,7 +172,9 @@ def test_failed_ids_are_retried_on_the_next_run(runner, tmp_path):
 
     corpus = str(tmp_path / "corpus")
     spec = ArticleSpec(7001, "會回來的文章", SEED_A.paragraphs[:2])
-    with Archive({7000: page(markup_div_br([SEED_A])), 7001: Response(503, b"busy")}) as served:
+    first_spec = ArticleSpec(7000, SEED_A.title, SEED_A.paragraphs)
+    pages = {7000: page(markup_div_br([first_spec])), 7001: Response(503, b"busy")}
+    with Archive(pages) as served:
         base = ["--base-url", served.base_url, "--delay", "0", "--retries", "0", "--corpus", corpus]
         first = runner.invoke(cli, ["fetch", "--from-id", "7000", "--to-id", "7002", *base])
         assert first.exit_code == 1

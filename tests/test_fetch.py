@@ -138,11 +138,16 @@ def test_cron_run_continues_after_the_highest_id(runner, tmp_path):
         # 262806 holds an article, then three misses in a row end the walk.
         assert served.requests[-5:] == [f"/?id={n}" for n in range(262805, 262810)]
         assert "/?id=262810" not in served.requests
-    exported = jsonl(runner.invoke(cli, ["export", "--corpus", corpus]).stdout)
-    assert [r["id"] for r in exported] == [262804, 262806]
-    status = json.loads(runner.invoke(cli, ["status", "--corpus", corpus, "--json"]).stdout)
-    assert status["articles"] == 2 and status["highest_id"] == 262809
-    assert status["next_id"] == 262810
+        exported = jsonl(runner.invoke(cli, ["export", "--corpus", corpus]).stdout)
+        assert [r["id"] for r in exported] == [262804, 262806]
+        status = json.loads(runner.invoke(cli, ["status", "--corpus", corpus, "--json"]).stdout)
+        assert status["articles"] == 2 and status["highest_id"] == 262809
+        assert status["next_id"] == 262807
+
+        # 262808 was a miss past the newest article: published since, the next run finds it.
+        served.pages[262808] = page(markup_div_br([SEED_A.__class__(262808, "後來的", ("新",))]))
+        third = runner.invoke(cli, ["fetch", "--max-misses", "3", *base, "-o", "-"])
+        assert [r["id"] for r in jsonl(third.stdout)] == [262808]
 
 
 def test_every_record_validates_against_the_schema(archive, runner):
@@ -278,7 +283,7 @@ def test_status_reports_counts(archive, runner, tmp_path):
     text = runner.invoke(cli, ["status", "--corpus", corpus]).stdout
     assert "articles:   7" in text
     assert "missing:    5" in text
-    assert "next id:    262816" in text
+    assert "next id:    262814" in text
     summary = json.loads(runner.invoke(cli, ["status", "--corpus", corpus, "--json"]).stdout)
     assert summary["last_run"]["articles"] == 7
     assert summary["size_bytes"] > Path(corpus, "records.jsonl").stat().st_size > 0

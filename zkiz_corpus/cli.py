@@ -280,23 +280,26 @@ def _plan(options: dict[str, Any], corpus: Corpus | None) -> Plan:
         raise click.UsageError("give --to-id or --count, not both")
     retry_first: list[int] = []
     if first is None:
-        highest = corpus.highest_id() if corpus is not None else None
-        if highest is None:
+        first = corpus.next_id() if corpus is not None else None
+        if first is None:
             raise click.UsageError(
                 "--from-id is required: the corpus has no crawl state to continue from"
             )
-        first = highest + 1
         retry_first = corpus.failed_ids() if corpus is not None else []
     if count is not None:
         last = first + count - 1
     if last is not None and last < first:
         raise click.UsageError(f"--to-id {last} is below --from-id {first}")
+    # Misses past the newest article may be posts not yet published: an open walk
+    # probes them again instead of trusting the last run.
+    frontier = corpus.highest_article_id() if corpus is not None and last is None else None
     return Plan(
         first=first,
         last=last,
         max_misses=options["max_misses"],
         retry_first=retry_first,
         refetch=options["refetch"],
+        recheck_missing_above=None if last is not None else (frontier or 0),
     )
 
 

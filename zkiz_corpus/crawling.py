@@ -46,6 +46,7 @@ class Plan:
     max_misses: int = DEFAULT_MAX_MISSES
     retry_first: list[int] = field(default_factory=list)
     refetch: bool = False
+    recheck_missing_above: int | None = None  # ids recorded missing above this are re-probed
 
 
 @dataclass
@@ -120,6 +121,12 @@ class Crawler:
         for article_id in self._ids(plan):
             in_walk = article_id >= plan.first and article_id not in retry_set
             status = self.store.status_of(article_id)
+            if (
+                status == "missing"
+                and plan.recheck_missing_above is not None
+                and article_id > plan.recheck_missing_above
+            ):
+                status = None
             done = article_id in self._written_this_run or (
                 status is not None and status != "failed" and not plan.refetch
             )

@@ -170,10 +170,12 @@ class Corpus:
         )
         return dict(rows)
 
-    def highest_id(self) -> int | None:
-        """The highest id any run has resolved or tried."""
-        row = self.db.execute("SELECT max(id) FROM ids").fetchone()
-        return row[0]
+    def highest_article_id(self) -> int | None:
+        return self.db.execute("SELECT max(id) FROM ids WHERE status = ?", (ARTICLE,)).fetchone()[0]
+
+    def next_id(self) -> int | None:
+        """Where a walk without ``--from-id`` starts: after the newest article held."""
+        return _next_id(self.db)
 
     def failed_ids(self) -> list[int]:
         return [
@@ -376,6 +378,13 @@ def _connect(state_path: Path, readonly: bool = False) -> sqlite3.Connection:
         raise CorpusError(f"corpus state {state_path} is unreadable: {exc}") from exc
 
 
+def _next_id(db: sqlite3.Connection) -> int | None:
+    newest = db.execute("SELECT max(id) FROM ids WHERE status = ?", (ARTICLE,)).fetchone()[0]
+    if newest is not None:
+        return newest + 1
+    return db.execute("SELECT min(id) FROM ids").fetchone()[0]
+
+
 # -- read-only access (status, export): never takes the lock, sees committed data only --
 
 
@@ -419,7 +428,7 @@ class CorpusReader:
             "missing": counts.get(MISSING, 0),
             "failed": counts.get(FAILED, 0),
             "highest_id": highest,
-            "next_id": None if highest is None else highest + 1,
+            "next_id": _next_id(self.db),
             "last_run": None
             if last is None
             else dict(

@@ -272,6 +272,10 @@ class Archive:
         self.requests: list[str] = []  # paths of page requests, in order
         self.request_times: list[float] = []
         self.user_agents: list[str] = []
+        # Faults by id, served one per request before the page itself: ("status", code,
+        # headers), ("drop",), ("slow", seconds), ("truncate",), ("stall", seconds).
+        self.faults: dict[int, list[tuple]] = {}
+        self._lock = threading.Lock()
         archive = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -295,9 +299,44 @@ class Archive:
                     archive.request_times.append(time.monotonic())
                     response = NOT_FOUND
                     if "id" in query and query["id"][0].isdigit():
-                        response = archive.pages.get(int(query["id"][0]), NOT_FOUND)
+                        article_id = int(query["id"][0])
+                        response = archive.pages.get(article_id, NOT_FOUND)
+                        fault = archive.take_fault(article_id)
+                        if fault is not None and self.inject(fault, response):
+                            return
                     elif path == "/":
                         response = page("<html><body>📖 ZKIZ Archives home</body></html>")
+                self.answer(response)
+
+            def inject(self, fault: tuple, response: Response) -> bool:
+                """Serve ``fault``; True if it took the place of the answer."""
+                kind = fault[0]
+                if kind == "status":
+                    # A header value may be a function, evaluated as the answer goes out.
+                    headers = {k: v() if callable(v) else v for k, v in fault[2].items()}
+                    self.answer(Response(fault[1], b"try later", headers))
+                    return True
+                if kind == "drop":
+                    self.close_connection = True
+                    return True
+                if kind == "slow":
+                    time.sleep(fault[1])
+                    return False
+                half = len(response.body) // 2
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body[:half])
+                self.wfile.flush()
+                if kind == "stall":
+                    time.sleep(fault[1])
+                    self.wfile.write(response.body[half:])
+                self.close_connection = True
+                return True
+
+            def answer(self, response: Response) -> None:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
@@ -310,7 +349,14 @@ class Archive:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        # Clients that time out leave the handler writing to a closed socket: expected.
+        self.server.handle_error = lambda request, address: None
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def take_fault(self, article_id: int) -> tuple | None:
+        with self._lock:
+            queue = self.faults.get(article_id)
+            return queue.pop(0) if queue else None
 
     @property
     def base_url(self) -> str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -26,6 +27,8 @@ DEFAULT_USER_AGENT = f"zkiz-corpus/{__version__} (+{PROJECT_URL})"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_REDIRECTS = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 60.0, 0.5
+MAX_RETRY_AFTER = 600.0  # a longer Retry-After is waited this long, then retried
 _ID_QUERY = re.compile(r"(?:^|[?&;])id=(\d+)")
 
 PAGE, MISSING, FAILED = "page", "missing", "failed"
@@ -98,16 +101,16 @@ class HttpSource:
         self.on_exchange = on_exchange
         self._sleep = sleep
         self._last_request = float("-inf")
-        retry = Retry(
+        retry = _PoliteRetry(
             total=self.retries,
             connect=self.retries,
             read=self.retries,
             status=self.retries,
             other=self.retries,
             redirect=False,
-            backoff_factor=0.5,
-            backoff_max=60,
-            backoff_jitter=0.5,
+            backoff_factor=BACKOFF_FACTOR,
+            backoff_max=BACKOFF_MAX,
+            backoff_jitter=BACKOFF_JITTER,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset({"GET", "HEAD"}),
             respect_retry_after_header=True,
@@ -193,31 +196,31 @@ class HttpSource:
         return Page(MISSING, url, reason="disallowed by robots.txt")
 
     def _get_once(self, url: str) -> Page | str:
-        """A final ``Page``, or the ``Location`` of a redirect to consider."""
-        attempt = 0
-        while True:
+        """A final ``Page``, or the ``Location`` of a redirect to consider.
+
+        urllib3's ``Retry`` covers connecting, waiting for the headers and retryable
+        statuses (with ``Retry-After``); a body that breaks off or stalls once the headers
+        are in is outside its reach, so that part is retried here, with the same backoff.
+        """
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(_backoff(attempt))
             self._wait_turn()
             try:
-                with self.session.get(
+                response = self.session.get(
                     url, timeout=self.timeout, allow_redirects=False, stream=True
-                ) as response:
-                    body = _read_capped(response, self.max_body_bytes)
-                    if body is None:
-                        return Page(FAILED, url, reason=f"body over {self.max_body_bytes} bytes")
-                    self._record(response, body)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                # Errors while reading the body are not retried by urllib3, which only
-                # sees the request and headers; connection errors land here after its tries.
-                attempt += 1
-                if attempt > self.retries or not _is_body_error(exc):
-                    unreachable = not _is_body_error(exc) and not isinstance(
-                        exc, requests.ReadTimeout
-                    )
-                    return Page(FAILED, url, reason=_describe(exc), unreachable=unreachable)
-                self._sleep(min(60.0, 0.5 * 2**attempt) + random.uniform(0, 0.5))
-                continue
+                )
             except requests.RequestException as exc:
-                return Page(FAILED, url, reason=_describe(exc))
+                return Page(FAILED, url, reason=_describe(exc), unreachable=_is_unreachable(exc))
+            with response:
+                try:
+                    body = _read_capped(response, self.max_body_bytes)
+                except (requests.RequestException, OSError) as exc:
+                    failure = Page(FAILED, url, reason=_describe(exc))
+                    continue
+            if body is None:
+                return Page(FAILED, url, reason=f"body over {self.max_body_bytes} bytes")
+            self._record(response, body)
             status = response.status_code
             if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 return response.headers["Location"]
@@ -226,6 +229,7 @@ class HttpSource:
             if status in (404, 410):
                 return Page(MISSING, url, reason=f"HTTP {status}")
             return Page(FAILED, url, reason=f"HTTP {status} {response.reason or ''}".strip())
+        return failure
 
     def _record(self, response: requests.Response, body: bytes) -> None:
         if self.on_exchange is None:
@@ -257,10 +261,27 @@ def _read_capped(response: requests.Response, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _is_body_error(exc: Exception) -> bool:
-    return isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.ReadTimeout)) or (
-        "IncompleteRead" in repr(exc) or "Connection broken" in str(exc)
-    )
+class _PoliteRetry(Retry):
+    """urllib3's ``Retry``, with a ceiling on how long one ``Retry-After`` holds a run."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds before retry ``attempt`` (1, 2, ...): exponential, capped, with jitter."""
+    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (attempt - 1)) + random.uniform(0, BACKOFF_JITTER)
+
+
+def _is_unreachable(exc: Exception) -> bool:
+    """The host did not answer at all: no DNS, refused, no route, connect timeout."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.ReadTimeout):
+        return False
+    cause = repr(exc)
+    return any(marker in cause for marker in ("NewConnectionError", "NameResolutionError"))
 
 
 _CAUSES = (
@@ -269,32 +290,29 @@ _CAUSES = (
     ("nodename nor servname", "host not found"),
     ("getaddrinfo failed", "host not found"),
     ("Temporary failure in name resolution", "host not found"),
+    ("NameResolutionError", "host not found"),
     ("No route to host", "no route to host"),
     ("Network is unreachable", "network unreachable"),
+    ("IncompleteRead", "truncated body"),
+    ("Read timed out", "read timeout"),
     ("Connection reset", "connection reset"),
     ("RemoteDisconnected", "connection dropped"),
-    ("IncompleteRead", "truncated body"),
+    ("Connection aborted", "connection dropped"),
     ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
 )
 
 
 def _describe(exc: Exception) -> str:
     """A short reason for the log and the state, not urllib3's nested repr."""
-    text = str(exc) or type(exc).__name__
     if isinstance(exc, requests.ConnectTimeout):
         return "connection failed: connect timeout"
-    if isinstance(exc, requests.Timeout):
-        return "read timeout"
+    text = f"{exc!s} {exc!r}"
     for marker, reason in _CAUSES:
         if marker in text:
-            prefix = (
-                "connection failed: "
-                if isinstance(exc, requests.ConnectionError)
-                and ("truncated" not in reason and "dropped" not in reason)
-                else ""
-            )
-            return prefix + reason
-    return _shorten(text)
+            return f"connection failed: {reason}" if _is_unreachable(exc) else reason
+    if isinstance(exc, requests.Timeout):
+        return "read timeout"
+    return _shorten(str(exc) or type(exc).__name__)
 
 
 def _shorten(text: str) -> str:

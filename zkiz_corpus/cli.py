@@ -369,7 +369,7 @@ def _run_fetch(options: dict[str, Any]) -> int:
         code = EXIT_OK
         unreachable = False
         try:
-            stats = crawler.run(plan)
+            stats = crawler.run(plan, options["concurrency"])
         except HostUnreachable as exc:
             stats, unreachable, code = crawler.stats, True, EXIT_FAILED
             log.error("cannot reach %s (%s)", options["base_url"], exc)

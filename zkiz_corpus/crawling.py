@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zkiz_corpus.decoding import decode_page
-from zkiz_corpus.fetching import FAILED, MISSING, Page
-from zkiz_corpus.parsing import parse_articles
+from zkiz_corpus.fetching import FAILED, MISSING, PAGE, Page
+from zkiz_corpus.parsing import Article, parse_articles
 from zkiz_corpus.records import make_record, utc_now
 
 log = logging.getLogger("zkiz")
@@ -31,6 +33,14 @@ class Store(Protocol):
     def add_article(self, record: dict[str, Any]) -> None: ...
     def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None: ...
     def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None: ...
+
+
+@dataclass
+class _Fetched:
+    article_id: int
+    page: Page
+    articles: list[Article]
+    fetched_at: str
 
 
 class HostUnreachable(Exception):
@@ -105,6 +115,7 @@ class Crawler:
         self.on_progress = on_progress
         self.stats = Stats()
         self._written_this_run: set[int] = set()
+        self._retry_set: set[int] = set()
 
     def _ids(self, plan: Plan) -> Iterator[int]:
         yield from plan.retry_first
@@ -113,55 +124,98 @@ class Crawler:
             yield current
             current += 1
 
-    def run(self, plan: Plan) -> Stats:
-        misses = 0
-        connection_failures = 0
-        fetched_any = False
-        retry_set = set(plan.retry_first)
-        for article_id in self._ids(plan):
-            in_walk = article_id >= plan.first and article_id not in retry_set
-            status = self.store.status_of(article_id)
-            if (
-                status == "missing"
-                and plan.recheck_missing_above is not None
-                and article_id > plan.recheck_missing_above
-            ):
-                status = None
-            done = article_id in self._written_this_run or (
-                status is not None and status != "failed" and not plan.refetch
-            )
-            if done:
-                self.stats.skipped += 1
-                misses = (
-                    0 if status == "article" or article_id in self._written_this_run else misses + 1
-                )
-            else:
-                page = self.source.get(article_id)
-                found_here = self._handle(article_id, page, plan)
-                if page.unreachable:
-                    connection_failures += 1
-                    if not fetched_any and connection_failures >= UNREACHABLE_AFTER:
-                        reason = (page.reason or "").removeprefix("robots.txt: ")
-                        raise HostUnreachable(reason.removeprefix("connection failed: "))
+    def run(self, plan: Plan, concurrency: int = 1) -> Stats:
+        """Walk the plan; with ``concurrency`` > 1, that many pages are fetched (and
+        parsed) at once by worker threads, while outcomes are recorded here, in id order."""
+        self._retry_set = set(plan.retry_first)
+        executor = ThreadPoolExecutor(concurrency, "zkiz-fetch") if concurrency > 1 else None
+        window: deque[tuple[int, bool, str | None, Future[_Fetched] | _Fetched | None]] = deque()
+        # Alone, each id is settled before the next is looked at, so an article found on
+        # one page is never fetched again as the next id; workers keep a window ahead.
+        window_size = 2 * concurrency if executor is not None else 1
+        ids = self._ids(plan)
+        misses = connection_failures = 0
+        fetched_any = stopping = False
+        try:
+            while True:
+                while not stopping and len(window) < window_size:
+                    article_id = next(ids, None)
+                    if article_id is None:
+                        break
+                    status = self._known_status(article_id, plan)
+                    if status is not None:
+                        window.append((article_id, True, status, None))
+                        continue
+                    work = (
+                        executor.submit(self._fetch, article_id)
+                        if executor is not None
+                        else self._fetch(article_id)
+                    )
+                    window.append((article_id, False, None, work))
+                if not window:
+                    break
+                article_id, skipped, status, work = window.popleft()
+                if skipped:
+                    self.stats.skipped += 1
+                    misses = 0 if status == "article" else misses + 1
                 else:
-                    connection_failures = 0
-                    fetched_any = True
-                misses = 0 if found_here else misses + 1
-            if self.on_progress is not None:
-                self.on_progress(self.stats, article_id)
-            if in_walk and plan.last is None and misses >= plan.max_misses:
-                log.info("stopping after %d ids in a row without an article", misses)
-                break
+                    fetched = work.result() if isinstance(work, Future) else work
+                    assert fetched is not None
+                    found_here = self._handle(fetched, plan)
+                    if fetched.page.unreachable:
+                        connection_failures += 1
+                        if not fetched_any and connection_failures >= UNREACHABLE_AFTER:
+                            reason = (fetched.page.reason or "").removeprefix("robots.txt: ")
+                            raise HostUnreachable(reason.removeprefix("connection failed: "))
+                    else:
+                        connection_failures = 0
+                        fetched_any = True
+                    misses = 0 if found_here else misses + 1
+                if self.on_progress is not None:
+                    self.on_progress(self.stats, article_id)
+                in_walk = article_id >= plan.first and article_id not in self._retry_set
+                if in_walk and plan.last is None and misses >= plan.max_misses and not stopping:
+                    log.info("stopping after %d ids in a row without an article", misses)
+                    stopping = True  # what is already in flight is still recorded
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
         return self.stats
 
+    def _known_status(self, article_id: int, plan: Plan) -> str | None:
+        """``article``/``missing`` if ``article_id`` needs no fetch, else None."""
+        if article_id in self._written_this_run:
+            return "article"
+        if plan.refetch:
+            return None
+        status = self.store.status_of(article_id)
+        if status == "failed":
+            return None
+        if (
+            status == "missing"
+            and plan.recheck_missing_above is not None
+            and article_id > plan.recheck_missing_above
+        ):
+            return None
+        return status
+
+    def _fetch(self, article_id: int) -> _Fetched:
+        """Fetch, decode and parse one page: the part that may run in a worker thread."""
+        fetched_at = utc_now()
+        page = self.source.get(article_id)
+        articles: list[Article] = []
+        if page.kind == PAGE:
+            articles = parse_articles(decode_page(page.body, page.content_type), page.url)
+        return _Fetched(article_id, page, articles, fetched_at)
+
     def _in_range(self, article_id: int, plan: Plan) -> bool:
-        if article_id in plan.retry_first:
+        if article_id in self._retry_set:
             return True
         return article_id >= plan.first and (plan.last is None or article_id <= plan.last)
 
-    def _handle(self, article_id: int, page: Page, plan: Plan) -> bool:
-        """Record what ``page`` (fetched as ``article_id``) holds; True if it held that id."""
-        fetched_at = utc_now()
+    def _handle(self, fetched: _Fetched, plan: Plan) -> bool:
+        """Record what one fetched page holds; True if it held the id it was fetched as."""
+        article_id, page, fetched_at = fetched.article_id, fetched.page, fetched.fetched_at
         if page.kind == FAILED:
             log.debug("id %d failed: %s", article_id, page.reason)
             self.stats.failed += 1
@@ -173,9 +227,8 @@ class Crawler:
             self.stats.missing += 1
             self.store.add_missing(article_id, page.reason, fetched_at)
             return False
-        articles = parse_articles(decode_page(page.body, page.content_type), page.url)
         found_here = False
-        for article in articles:
+        for article in fetched.articles:
             if article.id == article_id:
                 found_here = True
             elif not self._in_range(article.id, plan):
@@ -188,7 +241,7 @@ class Crawler:
             self.store.add_article(make_record(article, self.convert, fetched_at))
             self.stats.articles += 1
         if not found_here:
-            reason = "no article on page" if not articles else "page holds other ids only"
+            reason = "no article on page" if not fetched.articles else "page holds other ids only"
             log.debug("id %d missing: %s", article_id, reason)
             self.stats.missing += 1
             self.store.add_missing(article_id, reason, fetched_at)

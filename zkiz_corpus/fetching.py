@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,8 +74,40 @@ def _is_home(url: str) -> bool:
     return parts.path in ("", "/") and not _ID_QUERY.search(parts.query)
 
 
+class Gate:
+    """When the next request may start: ``delay`` apart, and not during a ``Retry-After``.
+
+    Shared by every worker thread, so politeness holds whatever the concurrency.
+    """
+
+    def __init__(self, delay: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.delay = max(0.0, delay)
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_start = float("-inf")
+        self._paused_until = float("-inf")
+
+    def wait_turn(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start, self._paused_until)
+            jitter = random.uniform(0, self.delay * 0.1) if self.delay else 0.0
+            self._next_start = start + self.delay + jitter
+        if start > now:
+            self._sleep(start - now)
+
+    def pause(self, seconds: float) -> None:
+        """The server asked for quiet (``Retry-After``): no worker starts before it ends."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
 class HttpSource:
-    """Fetches ``BASE/?id=N`` politely: one at a time, a delay between, retries with backoff."""
+    """Fetches ``BASE/?id=N`` politely: a delay between requests, retries with backoff.
+
+    Thread-safe: each worker thread gets its own ``requests.Session`` (pooled, kept
+    alive), and all share one ``Gate`` and one reading of ``robots.txt``.
+    """
 
     def __init__(
         self,
@@ -93,14 +126,34 @@ class HttpSource:
         self.user_agent = user_agent
         self.obey_robots = obey_robots
         self._robots: Protego | None = None
+        self._robots_lock = threading.Lock()
         self.host = urlsplit(self.base_url).hostname
-        self.delay = max(0.0, delay)
+        self.gate = Gate(delay, sleep)
         self.retries = max(0, retries)
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self.on_exchange = on_exchange
         self._sleep = sleep
-        self._last_request = float("-inf")
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        # requests re-reads proxy and CA settings from the environment on every request,
+        # a third of a miss's CPU time; read them once for the whole run instead.
+        self._proxies = requests.utils.get_environ_proxies(self.base_url)
+        self._verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = self._new_session()
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _new_session(self) -> requests.Session:
         retry = _PoliteRetry(
             total=self.retries,
             connect=self.retries,
@@ -116,35 +169,28 @@ class HttpSource:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=4)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        # requests re-reads proxy and CA settings from the environment on every request,
-        # a third of a miss's CPU time; read them once for the whole run instead.
-        self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
-        self.session.verify = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
-        self.session.trust_env = False
-        self.session.headers.update(
+        retry.gate = self.gate
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.proxies = dict(self._proxies)
+        session.verify = self._verify
+        session.trust_env = False
+        session.headers.update(
             {
-                "User-Agent": user_agent,
+                "User-Agent": self.user_agent,
                 "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
                 "Accept-Language": "zh-HK,zh-TW;q=0.9,zh;q=0.8,en;q=0.5",
             }
         )
+        return session
 
     def close(self) -> None:
-        self.session.close()
-
-    def _wait_turn(self) -> None:
-        if self.delay:
-            jitter = random.uniform(0, self.delay * 0.1)
-            pause = self._last_request + self.delay + jitter - time.monotonic()
-            if pause > 0:
-                self._sleep(pause)
-        self._last_request = time.monotonic()
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
 
     def get(self, article_id: int) -> Page:
         url = page_url(self.base_url, article_id)
@@ -172,25 +218,26 @@ class HttpSource:
 
     def _robots_refusal(self, url: str) -> Page | None:
         """None if robots.txt lets us fetch ``url``; else the Page to record instead."""
-        if self._robots is None:
-            answer = self._fetch(urljoin(self.base_url, "/robots.txt"))
-            if answer.kind == PAGE:
-                rules = Protego.parse(answer.body.decode("utf-8", errors="replace"))
-            elif answer.kind == MISSING or (answer.reason or "").startswith("HTTP 4"):
-                rules = Protego.parse("")  # RFC 9309: robots.txt "unavailable" allows all
-            else:
-                # "Unreachable" (5xx, network): RFC 9309 says assume disallow; ask again
-                # on the next id rather than giving up the run.
-                return Page(
-                    FAILED,
-                    url,
-                    reason=f"robots.txt: {answer.reason}",
-                    unreachable=answer.unreachable,
-                )
-            self._robots = rules
-            crawl_delay = rules.crawl_delay(self.user_agent)
-            if crawl_delay is not None and crawl_delay > self.delay:
-                self.delay = float(crawl_delay)
+        with self._robots_lock:
+            if self._robots is None:
+                answer = self._fetch(urljoin(self.base_url, "/robots.txt"))
+                if answer.kind == PAGE:
+                    rules = Protego.parse(answer.body.decode("utf-8", errors="replace"))
+                elif answer.kind == MISSING or (answer.reason or "").startswith("HTTP 4"):
+                    rules = Protego.parse("")  # RFC 9309: robots.txt "unavailable" allows all
+                else:
+                    # "Unreachable" (5xx, network): RFC 9309 says assume disallow; ask
+                    # again on the next id rather than giving up the run.
+                    return Page(
+                        FAILED,
+                        url,
+                        reason=f"robots.txt: {answer.reason}",
+                        unreachable=answer.unreachable,
+                    )
+                self._robots = rules
+                crawl_delay = rules.crawl_delay(self.user_agent)
+                if crawl_delay is not None and crawl_delay > self.gate.delay:
+                    self.gate.delay = float(crawl_delay)
         if self._robots.can_fetch(url, self.user_agent):
             return None
         return Page(MISSING, url, reason="disallowed by robots.txt")
@@ -205,7 +252,7 @@ class HttpSource:
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(_backoff(attempt))
-            self._wait_turn()
+            self.gate.wait_turn()
             try:
                 response = self.session.get(
                     url, timeout=self.timeout, allow_redirects=False, stream=True
@@ -262,11 +309,24 @@ def _read_capped(response: requests.Response, limit: int) -> bytes | None:
 
 
 class _PoliteRetry(Retry):
-    """urllib3's ``Retry``, with a ceiling on how long one ``Retry-After`` holds a run."""
+    """urllib3's ``Retry``, with a ceiling on how long one ``Retry-After`` holds a run,
+    and the wait it asks for imposed on every worker (through the shared ``Gate``)."""
+
+    gate: Gate | None = None
+
+    def new(self, **kw: Any) -> _PoliteRetry:
+        retry = super().new(**kw)
+        retry.gate = self.gate
+        return retry
 
     def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+        if seconds is None:
+            return None
+        seconds = min(seconds, MAX_RETRY_AFTER)
+        if self.gate is not None:
+            self.gate.pause(seconds)
+        return seconds
 
 
 def _backoff(attempt: int) -> float:

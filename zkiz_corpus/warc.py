@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 from warcio.statusandheaders import StatusAndHeaders
@@ -16,6 +17,7 @@ class WarcRecorder:
     """Appends a request and a response record per exchange to one WARC file."""
 
     def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
         self._stream = path.open("ab")
         self._writer = WARCWriter(self._stream, gzip=True, warc_version="WARC/1.1")
         if self._stream.tell() == 0:
@@ -25,6 +27,10 @@ class WarcRecorder:
             self._writer.write_record(info)
 
     def write_exchange(self, exchange: Exchange) -> None:
+        with self._lock:  # worker threads share one file
+            self._write_exchange(exchange)
+
+    def _write_exchange(self, exchange: Exchange) -> None:
         split = exchange.url.split("/", 3)
         target = "/" + (split[3] if len(split) > 3 else "")
         request_headers = StatusAndHeaders(

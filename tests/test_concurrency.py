@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -12,7 +13,6 @@ from archive import Archive, numbered_pages
 from conftest import jsonl, run_zkiz
 
 from zkiz_corpus.cli import cli
-import itertools
 
 
 def without_time(records):

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zkiz_corpus.decoding import decode_page
-from zkiz_corpus.fetching import FAILED, MISSING, PAGE, Page
-from zkiz_corpus.parsing import Article, parse_articles
+from zkiz_corpus.fetching import FAILED, MISSING, Page
+from zkiz_corpus.parsing import parse_articles
 from zkiz_corpus.records import make_record, utc_now
 
 log = logging.getLogger("zkiz")
@@ -39,7 +39,6 @@ class Store(Protocol):
 class _Fetched:
     article_id: int
     page: Page
-    articles: list[Article]
     fetched_at: str
 
 
@@ -125,8 +124,8 @@ class Crawler:
             current += 1
 
     def run(self, plan: Plan, concurrency: int = 1) -> Stats:
-        """Walk the plan; with ``concurrency`` > 1, that many pages are fetched (and
-        parsed) at once by worker threads, while outcomes are recorded here, in id order."""
+        """Walk the plan; with ``concurrency`` > 1, that many pages are fetched at once by
+        worker threads, while pages are parsed and recorded here, in id order."""
         self._retry_set = set(plan.retry_first)
         executor = ThreadPoolExecutor(concurrency, "zkiz-fetch") if concurrency > 1 else None
         window: deque[tuple[int, bool, str | None, Future[_Fetched] | _Fetched | None]] = deque()
@@ -200,13 +199,10 @@ class Crawler:
         return status
 
     def _fetch(self, article_id: int) -> _Fetched:
-        """Fetch, decode and parse one page: the part that may run in a worker thread."""
+        """Fetch one page: the only part that runs in worker threads. Parsing stays in
+        the recording thread: spread over workers it only fights for the GIL."""
         fetched_at = utc_now()
-        page = self.source.get(article_id)
-        articles: list[Article] = []
-        if page.kind == PAGE:
-            articles = parse_articles(decode_page(page.body, page.content_type), page.url)
-        return _Fetched(article_id, page, articles, fetched_at)
+        return _Fetched(article_id, self.source.get(article_id), fetched_at)
 
     def _in_range(self, article_id: int, plan: Plan) -> bool:
         if article_id in self._retry_set:
@@ -227,8 +223,9 @@ class Crawler:
             self.stats.missing += 1
             self.store.add_missing(article_id, page.reason, fetched_at)
             return False
+        articles = parse_articles(decode_page(page.body, page.content_type), page.url)
         found_here = False
-        for article in fetched.articles:
+        for article in articles:
             if article.id == article_id:
                 found_here = True
             elif not self._in_range(article.id, plan):
@@ -241,7 +238,7 @@ class Crawler:
             self.store.add_article(make_record(article, self.convert, fetched_at))
             self.stats.articles += 1
         if not found_here:
-            reason = "no article on page" if not fetched.articles else "page holds other ids only"
+            reason = "no article on page" if not articles else "page holds other ids only"
             log.debug("id %d missing: %s", article_id, reason)
             self.stats.missing += 1
             self.store.add_missing(article_id, reason, fetched_at)

@@ -391,7 +391,8 @@ class WarcSource:
         self._offsets: dict[int, int] = {}
         try:
             with path.open("rb") as stream:
-                records = ArchiveIterator(stream)
+                # Only the WARC headers are needed to index: skip parsing HTTP headers.
+                records = ArchiveIterator(stream, no_record_parse=True)
                 for record in records:
                     if record.rec_type != "response":
                         continue

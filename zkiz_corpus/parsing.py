@@ -61,6 +61,7 @@ _HEADING_STYLE = re.compile(
     r"|font-size\s*:\s*(?:x*-?large|1[89]px|[2-9]\dpx|1\.[2-9]\d*em|[2-9](?:\.\d+)?em)",
     re.I,
 )
+_TOKEN_SPLIT = re.compile(r"[-_\s:]+")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u200b\u2028\u2029]+")
 _EDGE = " \t\r\n\f\v\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
 
@@ -164,9 +165,14 @@ class _Flattener:
             stack.extend((child, True, ()) for child in reversed(node.contents))
 
     def _enter(self, node: Tag, name: str) -> tuple:
-        is_chrome = _is_chrome_candidate(node, name, self.ctx.content)
+        tokens = _class_tokens(node) if node.attrs else _NO_TOKENS
+        is_chrome = _is_chrome_candidate(name, tokens, self.ctx.content)
         is_block = name in _BLOCK_TAGS or is_chrome
-        heading = name in _HEADING_TAGS or name in _BOLD_TAGS or _is_title_like(node, name)
+        heading = (
+            name in _HEADING_TAGS
+            or name in _BOLD_TAGS
+            or (bool(node.attrs) and _is_title_like(node, name, tokens))
+        )
         href = node.get("href") if name == "a" else None
         if is_block:
             self.flush()
@@ -204,17 +210,26 @@ class _Flattener:
                 self.chrome_spans.append((start, len(self.lines)))
 
 
-def _class_tokens(node: Tag) -> set[str]:
-    values = node.get("class") or []
-    if isinstance(values, str):
-        values = values.split()
-    ident = node.get("id")
-    words = [*values, ident if isinstance(ident, str) else ""]
-    return {token for word in words for token in re.split(r"[-_\s:]+", word.lower()) if token}
+_NO_TOKENS: frozenset[str] = frozenset()
+
+
+def _class_tokens(node: Tag) -> frozenset[str]:
+    """Words of the element's class and id (``post-title`` gives post and title)."""
+    attrs = node.attrs
+    values = attrs.get("class") or ()
+    ident = attrs.get("id")
+    if not values and not ident:
+        return _NO_TOKENS
+    words = [values] if isinstance(values, str) else list(values)
+    if isinstance(ident, str):
+        words.append(ident)
+    return frozenset(_TOKEN_SPLIT.split(" ".join(words).lower())) - {""}
 
 
 def _is_hidden(node: Tag) -> bool:
-    if node.has_attr("hidden"):
+    if not node.attrs:
+        return False
+    if "hidden" in node.attrs:
         return True
     style = node.get("style")
     if isinstance(style, str):
@@ -223,24 +238,24 @@ def _is_hidden(node: Tag) -> bool:
     return False
 
 
-def _is_chrome_candidate(node: Tag, name: str, inside_content: int) -> bool:
+def _is_chrome_candidate(name: str, tokens: frozenset[str], inside_content: int) -> bool:
     if name in ("html", "body", "article", "main"):
         return False
     if name in _CHROME_TAGS:
         return True
     if name in _PAGE_LEVEL_CHROME_TAGS and not inside_content:
         return True
-    return bool(_class_tokens(node) & _CHROME_TOKENS)
+    return bool(tokens & _CHROME_TOKENS)
 
 
-def _is_title_like(node: Tag, name: str) -> bool:
+def _is_title_like(node: Tag, name: str, tokens: frozenset[str]) -> bool:
     if name == "font":
         size = str(node.get("size") or "").strip()
         return size.startswith("+") or (size.isdigit() and int(size) >= 4)
     style = node.get("style")
     if isinstance(style, str) and _HEADING_STYLE.search(style):
         return True
-    return bool(_class_tokens(node) & _TITLE_TOKENS)
+    return bool(tokens & _TITLE_TOKENS)
 
 
 def _link_id(href: str) -> int | None:
@@ -345,7 +360,7 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
-        soup = BeautifulSoup(html, "lxml")
+        soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
     flattener = _Flattener()
     root = soup.find("html") or soup
     flattener.walk(root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -99,10 +100,13 @@ def reconvert(record: dict[str, Any], convert: str) -> dict[str, Any]:
 
 
 # Characters that str.splitlines() and some JSONL readers take for line ends.
+_HAS_LINE_BREAKER = re.compile("[\x85\u2028\u2029]").search
 _LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def dumps(record: dict[str, Any]) -> str:
     """One JSONL line (with newline): UTF-8 text, not ASCII-escaped."""
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    return line.translate(_LINE_BREAKERS) + "\n"
+    if _HAS_LINE_BREAKER(line):  # rare: skip the full-string translate when absent
+        line = line.translate(_LINE_BREAKERS)
+    return line + "\n"

@@ -1,0 +1,47 @@
+"""The benchmark scripts the README names still run (tiny sizes, no Scrapy)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_crawl_benchmark_runs():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/bench/bench_crawl.py"),
+            "--pages",
+            "40",
+            "--no-scrapy",
+            "--server",
+            "python",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("zkiz fetch")]
+    assert len(rows) == 3
+    assert all(line.split()[-1] == "36" for line in rows)  # 40 pages, every tenth a 404
+
+
+def test_noop_cron_benchmark_runs():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/bench/noop_cron.py"),
+            "--records",
+            "300",
+            "--misses",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 3

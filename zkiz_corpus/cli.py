@@ -619,7 +619,13 @@ def export(
 
 @cli.command()
 def schema() -> int:
-    """Print the JSON Schema (draft 2020-12) of a record."""
+    """Print the JSON Schema (draft 2020-12) of a record.
+
+    \b
+    Examples:
+      zkiz schema > record.schema.json
+      zkiz schema | jq '.properties | keys'
+    """
     click.echo(json.dumps(records.SCHEMA, ensure_ascii=False, indent=2))
     return EXIT_OK
 

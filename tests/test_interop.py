@@ -1,0 +1,121 @@
+"""The tools users pipe the corpus into, used for real: jq, DuckDB, pandas, datasets.
+
+Each runs where installed; CI installs them all and sets ZKIZ_REQUIRE_INTEROP=1, which
+turns a missing tool into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from archive import Archive, numbered_pages
+from conftest import run_zkiz
+
+FIRST, COUNT = 20000, 100
+
+
+def require_module(name: str):
+    if os.environ.get("ZKIZ_REQUIRE_INTEROP"):
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
+def require_program(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("ZKIZ_REQUIRE_INTEROP"):
+            pytest.fail(f"{name} is not installed")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus_export(tmp_path_factory):
+    """A 100-id corpus, fetched from the loopback archive and exported as JSONL."""
+    scratch = tmp_path_factory.mktemp("interop")
+    pages, article_ids = numbered_pages(FIRST, COUNT)
+    with Archive(pages) as archive:
+        done = run_zkiz(
+            "fetch",
+            "--corpus",
+            str(scratch / "corpus"),
+            "--from-id",
+            str(FIRST),
+            "--count",
+            str(COUNT),
+            "--base-url",
+            archive.base_url,
+            "--delay",
+            "0",
+        )
+        assert done.returncode == 0, done.stderr
+    exported = scratch / "corpus.jsonl"
+    done = run_zkiz("export", "--corpus", str(scratch / "corpus"), "-o", str(exported))
+    assert done.returncode == 0
+    return exported, article_ids
+
+
+def test_jq(corpus_export):
+    path, article_ids = corpus_export
+    jq = require_program("jq")
+    count = subprocess.run([jq, "-s", "length", str(path)], capture_output=True, text=True)
+    assert count.stdout.strip() == str(len(article_ids))
+    types = subprocess.run([jq, "-r", ".id | type", str(path)], capture_output=True, text=True)
+    assert set(types.stdout.split()) == {"number"}
+    ids = subprocess.run([jq, "-r", ".id", str(path)], capture_output=True, text=True)
+    assert [int(n) for n in ids.stdout.split()] == article_ids
+    titles = subprocess.run(
+        [jq, "-r", ".title_original", str(path)], capture_output=True, text=True, encoding="utf-8"
+    )
+    assert titles.stdout.splitlines()[0] == f"第{article_ids[0]}號文章"
+
+
+def test_duckdb(corpus_export):
+    path, article_ids = corpus_export
+    duckdb = require_module("duckdb")
+    connection = duckdb.connect()
+    ((rows, id_type, first),) = connection.execute(
+        f"SELECT count(*), any_value(typeof(id)), min(id) FROM read_json_auto('{path}')"
+    ).fetchall()
+    assert rows == len(article_ids)
+    assert id_type in ("BIGINT", "UBIGINT", "INTEGER")
+    assert first == article_ids[0]
+
+
+def test_pandas(corpus_export):
+    path, article_ids = corpus_export
+    pandas = require_module("pandas")
+    frame = pandas.read_json(path, lines=True)
+    assert len(frame) == len(article_ids)
+    assert str(frame["id"].dtype) == "int64"
+    assert frame["id"].tolist() == article_ids
+
+
+def test_hugging_face_datasets(corpus_export, tmp_path, monkeypatch):
+    path, article_ids = corpus_export
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    datasets = require_module("datasets")
+    dataset = datasets.load_dataset(
+        "json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache")
+    )
+    assert dataset.num_rows == len(article_ids)
+    assert dataset.features["id"].dtype == "int64"
+    assert dataset[0]["id"] == article_ids[0]
+
+
+def test_gzip_export_reads_back(corpus_export, tmp_path):
+    import gzip
+
+    path, article_ids = corpus_export
+    packed = tmp_path / "corpus.jsonl.gz"
+    corpus = path.parent / "corpus"
+    assert run_zkiz("export", "--corpus", str(corpus), "-o", str(packed)).returncode == 0
+    with gzip.open(packed, "rt", encoding="utf-8") as stream:
+        assert [json.loads(line)["id"] for line in stream] == article_ids

@@ -333,3 +333,40 @@ def test_user_agent_names_the_tool_and_version(archive, runner):
     assert archive.user_agents and all(
         ua.startswith(f"zkiz-corpus/{__version__} (+http") for ua in archive.user_agents
     )
+
+
+def test_reader_that_goes_away_ends_the_run_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    from archive import numbered_pages
+
+    pages, _ = numbered_pages(40000, 300)
+    with Archive(pages) as served:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "zkiz_corpus",
+                "fetch",
+                "--from-id",
+                "40000",
+                "--count",
+                "300",
+                "--base-url",
+                served.base_url,
+                "--delay",
+                "0",
+                "-o",
+                "-",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+        )
+        first = process.stdout.readline()  # like `| head -1`
+        process.stdout.close()
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 141
+    assert json.loads(first)["id"] == 40000
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr

@@ -36,6 +36,7 @@ from zkiz_corpus.fetching import DEFAULT_USER_AGENT, HttpSource, SourceError, op
 from zkiz_corpus.storing import STATE_FILE, Corpus, CorpusError, CorpusLocked, CorpusReader
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
+EXIT_BROKEN_PIPE = 128 + 13
 DEFAULT_BASE_URL = "https://articles.zkiz.com/"
 DEFAULT_CORPUS = "zkiz-corpus"
 
@@ -67,14 +68,11 @@ class OneLineErrors(click.Group):
         except click.exceptions.Abort:
             click.echo("zkiz: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        except BrokenPipeError:
-            # The reader (head, jq -e ...) went away: not an error of ours.
-            _silence_stdout()
-            sys.exit(EXIT_OK)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
 def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 
@@ -98,8 +96,8 @@ def _convert_option(value: str) -> str:
     return normalise_config(value)
 
 
-def _validate_convert(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    return _convert_option(value)
+def _validate_convert(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return None if value is None else _convert_option(value)
 
 
 def _validate_base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -118,7 +116,6 @@ class _Output:
     def __init__(self, target: str | None) -> None:
         self.target = target
         self.stream: IO[str] | None = None
-        self.count = 0
 
     def open(self) -> None:
         if self.target is None:
@@ -142,7 +139,6 @@ class _Output:
     def write(self, record: dict[str, Any]) -> None:
         if self.stream is not None:
             self.stream.write(records.dumps(record))
-            self.count += 1
 
     def write_many(self, batch: list[dict[str, Any]]) -> None:
         for record in batch:
@@ -268,7 +264,7 @@ def fetch(**options: Any) -> int:
     \b
     Exit status: 0 every id resolved (article or confirmed missing); 1 some ids failed
     (they are retried next run) or the host is unreachable; 2 usage error; 75 the
-    corpus is locked by another run; 130 interrupted.
+    corpus is locked by another run; 130 interrupted; 141 the reader of -o - went away.
     """
     _setup_logging(options["quiet"], options["verbose"])
     return _run_fetch(options)
@@ -276,8 +272,6 @@ def fetch(**options: Any) -> int:
 
 def _plan(options: dict[str, Any], corpus: Corpus | None) -> Plan:
     first, last, count = options["from_id"], options["to_id"], options["count"]
-    if last is not None and count is not None:
-        raise click.UsageError("give --to-id or --count, not both")
     retry_first: list[int] = []
     if first is None:
         first = corpus.next_id() if corpus is not None else None
@@ -303,12 +297,23 @@ def _plan(options: dict[str, Any], corpus: Corpus | None) -> Plan:
     )
 
 
-def _open_source(options: dict[str, Any], stack: ExitStack, on_exchange: Any) -> Any:
-    if options["source"] is not None:
-        try:
-            return open_source(options["source"])
-        except SourceError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--source'") from None
+def _check_options(options: dict[str, Any]) -> None:
+    """Usage errors that need no corpus: refused before anything is created."""
+    first, last = options["from_id"], options["to_id"]
+    if last is not None and options["count"] is not None:
+        raise click.UsageError("give --to-id or --count, not both")
+    if first is not None and last is not None and last < first:
+        raise click.UsageError(f"--to-id {last} is below --from-id {first}")
+
+
+def _open_file_source(path: Path) -> Any:
+    try:
+        return open_source(path)
+    except SourceError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--source'") from None
+
+
+def _http_source(options: dict[str, Any], stack: ExitStack, on_exchange: Any) -> HttpSource:
     source = HttpSource(
         options["base_url"],
         delay=options["delay"],
@@ -335,6 +340,8 @@ def _run_fetch(options: dict[str, Any]) -> int:
         raise click.UsageError(
             f"--from-id is required: {corpus_path} has no crawl state to continue from"
         )
+    _check_options(options)
+    file_source = _open_file_source(options["source"]) if options["source"] else None
     interrupts = _Interrupts()
     with ExitStack() as stack:
         corpus = None
@@ -347,13 +354,15 @@ def _run_fetch(options: dict[str, Any]) -> int:
                 raise click.BadParameter(str(exc), param_hint="'--corpus'") from None
             stack.callback(corpus.close)
         plan = _plan(options, corpus)
-        warc = _open_warc(options["warc"], stack)
-        source = _open_source(options, stack, warc)
+        if file_source is not None:
+            source = file_source
+            if plan.last is None:  # nothing lies past the last page the source holds
+                plan.last = max(file_source.ids())
+        else:
+            source = _http_source(options, stack, _open_warc(options["warc"], stack))
         output.open()
         stack.callback(output.close)
         store = corpus if corpus is not None else StreamStore(_guarded(output, interrupts))
-        if options["source"] is not None and plan.last is None:
-            plan.last = max(source.ids())
         progress = _Progress(plan, options)
         stack.callback(progress.finish)
         crawler = Crawler(
@@ -373,6 +382,10 @@ def _run_fetch(options: dict[str, Any]) -> int:
         except HostUnreachable as exc:
             stats, unreachable, code = crawler.stats, True, EXIT_FAILED
             log.error("cannot reach %s (%s)", options["base_url"], exc)
+        except BrokenPipeError:
+            # The reader went away (| head): stop quietly, as a tool killed by SIGPIPE.
+            _silence_stdout()
+            stats, code = crawler.stats, EXIT_BROKEN_PIPE
         except KeyboardInterrupt:
             # The id in hand is dropped (fetched again next run); what is pending commits.
             stats, code = crawler.stats, EXIT_INTERRUPTED
@@ -413,8 +426,9 @@ def _open_warc(path: Path | None, stack: ExitStack) -> Any:
 
 def _summarise(stats: Stats, quiet: bool) -> None:
     if stats.failures:
-        shown = ", ".join(f"{article_id} ({reason})" for article_id, reason in stats.failures[:10])
-        more = f" and {len(stats.failures) - 10} more" if len(stats.failures) > 10 else ""
+        shown = ", ".join(f"{article_id} ({reason})" for article_id, reason in stats.failures)
+        hidden = stats.failed - len(stats.failures)
+        more = f" and {hidden} more (zkiz status)" if hidden > 0 else ""
         log.error("%d ids failed, retried on the next run: %s%s", stats.failed, shown, more)
     if quiet:
         return
@@ -583,7 +597,7 @@ def _open_reader(path: Path) -> CorpusReader:
 @click.option("--to-id", type=ID, help="Only ids up to this one.")
 @click.option(
     "--convert",
-    callback=lambda c, p, v: None if v is None else _convert_option(v),
+    callback=_validate_convert,
     help="Re-convert stored originals with this OpenCC configuration (or none).",
 )
 @click.option(
@@ -611,8 +625,11 @@ def export(
     try:
         for record in reader.records(from_id, to_id):
             sink.write(record if convert is None else records.reconvert(record, convert))
-    finally:
         sink.close()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    finally:
         reader.close()
     return EXIT_OK
 

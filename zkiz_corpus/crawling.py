@@ -20,6 +20,7 @@ log = logging.getLogger("zkiz")
 DEFAULT_MAX_MISSES = 1000
 # Consecutive connection failures, with no page ever fetched, that mean the host is down.
 UNREACHABLE_AFTER = 3
+SHOWN_FAILURES = 10  # failures kept (with reasons) for the end-of-run summary
 
 
 class Source(Protocol):
@@ -64,7 +65,7 @@ class Stats:
     missing: int = 0
     failed: int = 0
     skipped: int = 0
-    failures: list[tuple[int, str]] = field(default_factory=list)
+    failures: list[tuple[int, str]] = field(default_factory=list)  # the first few
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -117,10 +118,12 @@ class Crawler:
         self._retry_set: set[int] = set()
 
     def _ids(self, plan: Plan) -> Iterator[int]:
+        """Failed ids to retry first, then the walk (without those already retried)."""
         yield from plan.retry_first
         current = plan.first
         while plan.last is None or current <= plan.last:
-            yield current
+            if current not in self._retry_set:
+                yield current
             current += 1
 
     def run(self, plan: Plan, concurrency: int = 1) -> Stats:
@@ -128,7 +131,8 @@ class Crawler:
         worker threads, while pages are parsed and recorded here, in id order."""
         self._retry_set = set(plan.retry_first)
         executor = ThreadPoolExecutor(concurrency, "zkiz-fetch") if concurrency > 1 else None
-        window: deque[tuple[int, bool, str | None, Future[_Fetched] | _Fetched | None]] = deque()
+        # (id, status if no fetch is needed, else the fetch: pending or done)
+        window: deque[tuple[int, str | None, Future[_Fetched] | _Fetched | None]] = deque()
         # Alone, each id is settled before the next is looked at, so an article found on
         # one page is never fetched again as the next id; workers keep a window ahead.
         window_size = 2 * concurrency if executor is not None else 1
@@ -143,23 +147,22 @@ class Crawler:
                         break
                     status = self._known_status(article_id, plan)
                     if status is not None:
-                        window.append((article_id, True, status, None))
+                        window.append((article_id, status, None))
                         continue
                     work = (
                         executor.submit(self._fetch, article_id)
                         if executor is not None
                         else self._fetch(article_id)
                     )
-                    window.append((article_id, False, None, work))
+                    window.append((article_id, None, work))
                 if not window:
                     break
-                article_id, skipped, status, work = window.popleft()
-                if skipped:
+                article_id, status, work = window.popleft()
+                if work is None:
                     self.stats.skipped += 1
                     misses = 0 if status == "article" else misses + 1
                 else:
                     fetched = work.result() if isinstance(work, Future) else work
-                    assert fetched is not None
                     found_here = self._handle(fetched, plan)
                     if fetched.page.unreachable:
                         connection_failures += 1
@@ -215,7 +218,8 @@ class Crawler:
         if page.kind == FAILED:
             log.debug("id %d failed: %s", article_id, page.reason)
             self.stats.failed += 1
-            self.stats.failures.append((article_id, page.reason or "unknown error"))
+            if len(self.stats.failures) < SHOWN_FAILURES:
+                self.stats.failures.append((article_id, page.reason or "unknown error"))
             self.store.add_failed(article_id, page.reason, fetched_at)
             return False
         if page.kind == MISSING:

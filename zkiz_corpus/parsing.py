@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import re
 import warnings
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
@@ -372,23 +375,29 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     permalinks = [(index, found) for index, found in permalinks if found is not None]
     if not permalinks:
         return []
-    permalink_lines = [index for index, _ in permalinks]
+    permalink_lines = [index for index, _ in permalinks]  # ascending
 
-    chrome = [False] * len(lines)
+    def permalinks_within(start: int, end: int) -> int:
+        return bisect_left(permalink_lines, end) - bisect_left(permalink_lines, start)
+
+    # Chrome spans (nested ones too) marked with a difference array: linear, however deep.
+    depth = [0] * (len(lines) + 1)
     for start, end in flattener.chrome_spans:
-        if any(start <= index < end for index in permalink_lines):
-            continue
-        for index in range(start, end):
-            chrome[index] = True
+        if not permalinks_within(start, end):
+            depth[start] += 1
+            depth[end] -= 1
+    chrome = list(accumulate(depth))[: len(lines)]
+    # kept_before[i]: lines before i that are not chrome, to ask "any content in a span?"
+    kept_before = [0, *accumulate(not flag for flag in chrome)]
 
     articles: list[Article] = []
     seen: set[int] = set()
     boundary = 0
-    for position, (index, article_id) in enumerate(permalinks):
-        others = permalink_lines[:position] + permalink_lines[position + 1 :]
-        start, end = _own_container(flattener, index, others)
-        has_content = any(not chrome[i] for i in range(max(start, boundary), index))
-        segment_start = max(start, boundary) if has_content else boundary
+    for index, article_id in permalinks:
+        start, end = _own_container(flattener, index, permalinks_within)
+        content_from = max(start, boundary)
+        has_content = kept_before[index] - kept_before[min(content_from, index)] > 0
+        segment_start = content_from if has_content else boundary
         boundary = max(index + 1, end)
         if article_id in seen:
             continue
@@ -412,13 +421,15 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     return articles
 
 
-def _own_container(flattener: _Flattener, index: int, others: list[int]) -> tuple[int, int]:
+def _own_container(
+    flattener: _Flattener, index: int, permalinks_within: Callable[[int, int], int]
+) -> tuple[int, int]:
     """Line span of the largest block around line ``index`` that holds no other permalink."""
     best = (index, index + 1)
     block = flattener.line_block[index]
     while block is not None and block != -1:
         start, end = flattener.block_spans[block]
-        if any(start <= other < end for other in others):
+        if permalinks_within(start, end) > 1:
             break
         best = (start, end)
         block = flattener.block_parent.get(block)

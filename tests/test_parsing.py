@@ -257,3 +257,31 @@ def test_xhtml_blog_with_iframe_ad_and_comment_list():
         '<div id="ft">ZKIZ Archives @ 2019</div></div></body></html>'
     )
     assert_articles(parse_articles(document, PAGE_URL), [spec])
+
+
+def test_permalink_url_on_the_line_after_its_label():
+    first, second = SHORT_BODY, SIMPLIFIED
+    document = (
+        "<div>"
+        + "".join(
+            f"<b>{s.title}</b><br>"
+            + "<br>".join(s.paragraphs)
+            + f"<br>PermaLink:<br><a href='{_permalink(s.id)}'>{_permalink(s.id)}</a><br>"
+            for s in (first, second)
+        )
+        + "</div>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [first, second])
+
+
+def test_hand_wrapped_html_puts_no_spaces_into_chinese_text():
+    spec = LONG
+    wrapped = [p[:20] + "\n    " + p[20:40] + "\n" + p[40:] for p in spec.paragraphs]
+    document = (
+        f"<h2>\n  {spec.title}\n</h2>\n"
+        + "".join(f"<p>\n    {p}\n</p>\n" for p in wrapped)
+        + f"<p>PermaLink: <a href='{_permalink(spec.id)}'>{_permalink(spec.id)}</a></p>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])
+    mixed = parse_articles("<h1>T</h1><p>DuckDB\nand 中文\n字</p><p>PermaLink: ?id=9</p>", PAGE_URL)
+    assert mixed[0].text == "DuckDB and 中文字"  # Latin words keep their space

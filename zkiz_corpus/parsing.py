@@ -48,6 +48,9 @@ _CHROME_TOKENS = frozenset(
 _TITLE_TOKENS = frozenset("title subject headline heading".split())
 
 _PERMALINK = re.compile(r"^\W*(?:perma\s*-?\s*link|永久連結|永久链接|固定連結|固定链接)", re.I)
+_PERMALINK_LABEL = re.compile(
+    r"\W*(?:perma\s*-?\s*link|永久連結|永久链接|固定連結|固定链接)\s*[:：]?\s*", re.I
+)
 _ID_IN_URL = re.compile(r"[?&;]id=(\d{1,12})\b")
 _BARE_URL = re.compile(r"<?(https?://[^\s<>\"]+)>?", re.I)
 _SITE_CHROME = re.compile(
@@ -64,6 +67,9 @@ _HEADING_STYLE = re.compile(
     r"|font-size\s*:\s*(?:x*-?large|1[89]px|[2-9]\dpx|1\.[2-9]\d*em|[2-9](?:\.\d+)?em)",
     re.I,
 )
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
+_WRAP = "[ \\t\\r]*\\n[ \\t\\r\\n]*"
+_CJK_WRAP = re.compile(f"(?<=[{_CJK}]){_WRAP}(?=[{_CJK}0-9])|(?<=[{_CJK}0-9]){_WRAP}(?=[{_CJK}])")
 _TOKEN_SPLIT = re.compile(r"[-_\s:]+")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u200b\u2028\u2029]+")
 _EDGE = " \t\r\n\f\v\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
@@ -112,7 +118,13 @@ class _Flattener:
 
     def flush(self) -> None:
         line = self.current
-        text = _SPACES.sub(" ", "".join(line.parts)).strip(_EDGE)
+        text = "".join(line.parts)
+        if "\n" in text:
+            # A source line break between two Chinese characters is no space (CSS Text
+            # 3's segment-break rule), nor between one and a digit (20日): hand-wrapped
+            # HTML must not put spaces into Chinese text. Latin words keep theirs.
+            text = _CJK_WRAP.sub("", text)
+        text = _SPACES.sub(" ", text).strip(_EDGE)
         if text:
             line.text = text
             self.lines.append(line)
@@ -291,6 +303,27 @@ def _permalink_id(line: _Line) -> int | None:
     return _link_id(line.text)
 
 
+def _find_permalinks(lines: list[_Line]) -> tuple[list[tuple[int, int]], set[int]]:
+    """(line, id) of each permalink, and the permalinks whose URL sits on the next line
+    ("PermaLink:<br>https://...?id=N"), so that line is not taken for the next article."""
+    found: list[tuple[int, int]] = []
+    url_on_next_line: set[int] = set()
+    for index, line in enumerate(lines):
+        article_id = _permalink_id(line)
+        if article_id is None and _PERMALINK_LABEL.fullmatch(line.text) and index + 1 < len(lines):
+            following = lines[index + 1]
+            if _BARE_URL.fullmatch(following.text) or (
+                following.hrefs and following.link_chars >= 0.9 * following.chars
+            ):
+                article_id = next(filter(None, map(_link_id, following.hrefs)), None)
+                article_id = article_id or _link_id(following.text)
+                if article_id is not None:
+                    url_on_next_line.add(index)
+        if article_id is not None:
+            found.append((index, article_id))
+    return found, url_on_next_line
+
+
 def _bare_url(line: _Line, page_url: str | None) -> str | None:
     match = _BARE_URL.fullmatch(line.text)
     if not match:
@@ -371,8 +404,7 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     lines = flattener.lines
     page_host = (urlsplit(page_url).hostname or "").lower() if page_url else None
 
-    permalinks = [(index, _permalink_id(line)) for index, line in enumerate(lines)]
-    permalinks = [(index, found) for index, found in permalinks if found is not None]
+    permalinks, url_lines = _find_permalinks(lines)
     if not permalinks:
         return []
     permalink_lines = [index for index, _ in permalinks]  # ascending
@@ -398,7 +430,7 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
         content_from = max(start, boundary)
         has_content = kept_before[index] - kept_before[min(content_from, index)] > 0
         segment_start = content_from if has_content else boundary
-        boundary = max(index + 1, end)
+        boundary = max(index + 1 + (index in url_lines), end)
         if article_id in seen:
             continue
         segment = [lines[i] for i in range(segment_start, index) if not chrome[i]]

@@ -119,3 +119,16 @@ def test_gzip_export_reads_back(corpus_export, tmp_path):
     assert run_zkiz("export", "--corpus", str(corpus), "-o", str(packed)).returncode == 0
     with gzip.open(packed, "rt", encoding="utf-8") as stream:
         assert [json.loads(line)["id"] for line in stream] == article_ids
+
+
+def test_every_record_of_the_corpus_validates_against_zkiz_schema(corpus_export):
+    import jsonschema
+
+    path, article_ids = corpus_export
+    schema = json.loads(run_zkiz("schema").stdout)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    with path.open(encoding="utf-8") as stream:
+        records = [json.loads(line) for line in stream]
+    assert len(records) == len(article_ids)
+    for record in records:
+        validator.validate(record)

@@ -85,7 +85,11 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    # urllib3 reports each retry (at WARNING); shown with -v, otherwise the summary says it.
+    http_log = logging.getLogger("urllib3")
+    http_log.handlers[:] = [handler]
+    http_log.propagate = False
+    http_log.setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def _convert_option(value: str) -> str:

@@ -436,7 +436,7 @@ def _summarise(stats: Stats, quiet: bool) -> None:
         log.error("%d ids failed, retried on the next run: %s%s", stats.failed, shown, more)
     if quiet:
         return
-    rate = stats.resolved / stats.elapsed if stats.elapsed > 0 else 0.0
+    rate = stats.walked / stats.elapsed if stats.elapsed > 0 else 0.0
     log.info(
         "%d articles, %d missing, %d failed, %d skipped in %.1f s (%.1f ids/s)",
         stats.articles,
@@ -501,9 +501,10 @@ class _Progress:
         if wanted is None:
             wanted = sys.stderr.isatty() and not options["quiet"]
         self.enabled = bool(wanted)
-        self.total = (
-            None if plan.last is None else plan.last - plan.first + 1 + len(plan.retry_first)
-        )
+        self.total = None
+        if plan.last is not None:
+            outside = [n for n in plan.retry_first if not plan.first <= n <= plan.last]
+            self.total = plan.last - plan.first + 1 + len(outside)
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._drawn = False
@@ -515,7 +516,7 @@ class _Progress:
         if now - self._last_draw < 0.2:
             return
         self._last_draw = now
-        done = stats.resolved + stats.skipped
+        done = stats.walked
         rate = done / max(now - self.started, 1e-9)
         text = f"id {article_id}  {done}"
         if self.total:

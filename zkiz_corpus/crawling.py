@@ -61,16 +61,13 @@ class Plan:
 
 @dataclass
 class Stats:
-    articles: int = 0
+    walked: int = 0  # ids looked at: fetched, or skipped as already known
+    articles: int = 0  # articles recorded (a page can hold several)
     missing: int = 0
     failed: int = 0
     skipped: int = 0
     failures: list[tuple[int, str]] = field(default_factory=list)  # the first few
     started: float = field(default_factory=time.monotonic)
-
-    @property
-    def resolved(self) -> int:
-        return self.articles + self.missing + self.failed
 
     @property
     def elapsed(self) -> float:
@@ -173,6 +170,7 @@ class Crawler:
                         connection_failures = 0
                         fetched_any = True
                     misses = 0 if found_here else misses + 1
+                self.stats.walked += 1
                 if self.on_progress is not None:
                     self.on_progress(self.stats, article_id)
                 in_walk = article_id >= plan.first and article_id not in self._retry_set

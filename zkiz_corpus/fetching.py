@@ -58,7 +58,6 @@ class Exchange:
     http_version: str
     response_headers: list[tuple[str, str]]
     body: bytes
-    remote_ip: str | None = None
 
 
 class SourceError(Exception):

@@ -162,14 +162,6 @@ class Corpus:
         row = self.db.execute("SELECT status FROM ids WHERE id = ?", (article_id,)).fetchone()
         return None if row is None else row[0]
 
-    def resolved_between(self, low: int, high: int) -> dict[int, str]:
-        """Ids in ``[low, high]`` already recorded as article or missing, with that status."""
-        rows = self.db.execute(
-            "SELECT id, status FROM ids WHERE id BETWEEN ? AND ? AND status != ?",
-            (low, high, FAILED),
-        )
-        return dict(rows)
-
     def highest_article_id(self) -> int | None:
         return self.db.execute("SELECT max(id) FROM ids WHERE status = ?", (ARTICLE,)).fetchone()[0]
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,18 @@ def run_zkiz(*args: str, cwd: Path | None = None, env: dict | None = None, timeo
         capture_output=True,
         timeout=timeout,
     )
+
+
+def kill9_after_requests(process, archive, count: int, extra_wait: float = 0.0) -> None:
+    """SIGKILL ``process`` once ``archive`` has answered ``count`` more page requests:
+    a moment inside the crawl whatever the machine's speed."""
+    target = len(archive.requests) + count
+    while len(archive.requests) < target and process.poll() is None:
+        time.sleep(0.001)
+    time.sleep(extra_wait)
+    assert process.poll() is None, "the crawl ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def jsonl(data: bytes | str) -> list[dict]:

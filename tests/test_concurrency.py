@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import signal
 import subprocess
 import sys
-import time
 
 from archive import Archive, numbered_pages
-from conftest import jsonl, run_zkiz
+from conftest import jsonl, kill9_after_requests, run_zkiz
 
 from zkiz_corpus.cli import cli
 
@@ -112,14 +110,9 @@ def test_kill9_during_a_concurrent_crawl_then_resume(tmp_path):
     ]
     with Archive(pages) as archive:
         archive.latency = 0.02
-        for target in (30, 45):
-            seen = len(archive.requests)
+        for requests_before_kill in (30, 45):
             process = subprocess.Popen([*command, "--base-url", archive.base_url])
-            while len(archive.requests) < seen + target and process.poll() is None:
-                time.sleep(0.001)
-            assert process.poll() is None
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+            kill9_after_requests(process, archive, requests_before_kill)
         final = subprocess.run([*command, "--base-url", archive.base_url], capture_output=True)
         assert final.returncode == 0, final.stderr
     lines = (corpus / "records.jsonl").read_bytes().splitlines()

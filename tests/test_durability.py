@@ -12,7 +12,7 @@ import time
 
 import pytest
 from archive import Archive, numbered_pages
-from conftest import jsonl, run_zkiz
+from conftest import jsonl, kill9_after_requests, run_zkiz
 
 from zkiz_corpus.storing import Corpus
 
@@ -67,16 +67,9 @@ def test_five_random_kill9_then_a_final_run(slow_archive, tmp_path):
     mid-parse or mid-commit, whatever the machine's speed."""
     corpus = tmp_path / "corpus"
     rng = random.Random(20261126)
-    for trial in range(5):
-        seen = len(slow_archive.requests)
+    for _ in range(5):
         process = start_fetch(slow_archive, corpus)
-        target = seen + rng.randint(5, 80)
-        while len(slow_archive.requests) < target and process.poll() is None:
-            time.sleep(0.001)
-        time.sleep(rng.uniform(0, 0.01))
-        assert process.poll() is None, f"trial {trial}: the crawl ended before its kill"
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill9_after_requests(process, slow_archive, rng.randint(5, 80), rng.uniform(0, 0.01))
     final = start_fetch(slow_archive, corpus)
     _, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr

@@ -268,6 +268,7 @@ class Archive:
     def __init__(self, pages: dict[int, Response] | None = None) -> None:
         self.pages: dict[int, Response] = dict(pages or {})
         self.robots: str | None = None
+        self.robots_status = 404  # when robots is None
         self.latency = 0.0  # seconds each answer takes
         self.requests: list[str] = []  # paths of page requests, in order
         self.request_times: list[float] = []
@@ -289,7 +290,7 @@ class Archive:
                 archive.user_agents.append(self.headers.get("User-Agent", ""))
                 time.sleep(archive.latency)
                 if path == "/robots.txt":
-                    response = Response(404, b"", {"Content-Type": "text/plain"})
+                    response = Response(archive.robots_status, b"", {"Content-Type": "text/plain"})
                     if archive.robots is not None:
                         response = Response(
                             200, archive.robots.encode(), {"Content-Type": "text/plain"}

@@ -263,3 +263,27 @@ def test_export_and_status_bad_input(tmp_path):
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.decode().splitlines()) == 1
     assert json.loads(run_zkiz("schema").stdout)["type"] == "object"
+
+
+def test_robots_txt_answering_500_does_not_stop_the_crawl(tmp_path):
+    pages, article_ids = numbered_pages(FIRST, 6)
+    with Archive(pages) as archive:
+        archive.robots_status = 500
+        done = run_zkiz(
+            "fetch",
+            "--from-id",
+            str(FIRST),
+            "--count",
+            "6",
+            "--base-url",
+            archive.base_url,
+            "--delay",
+            "0",
+            "--retries",
+            "1",
+            "-o",
+            "-",
+        )
+    assert done.returncode == 0, done.stderr
+    assert [r["id"] for r in jsonl(done.stdout)] == article_ids
+    assert "robots.txt unreadable (HTTP 500" in done.stderr.decode()

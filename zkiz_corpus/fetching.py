@@ -6,6 +6,7 @@ or a confirmed miss, or a failure with its reason. The crawler never sees HTTP.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -23,6 +24,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from zkiz_corpus import PROJECT_URL, __version__
+
+log = logging.getLogger("zkiz")
 
 DEFAULT_USER_AGENT = f"zkiz-corpus/{__version__} (+{PROJECT_URL})"
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -222,17 +225,21 @@ class HttpSource:
                 answer = self._fetch(urljoin(self.base_url, "/robots.txt"))
                 if answer.kind == PAGE:
                     rules = Protego.parse(answer.body.decode("utf-8", errors="replace"))
-                elif answer.kind == MISSING or (answer.reason or "").startswith("HTTP 4"):
-                    rules = Protego.parse("")  # RFC 9309: robots.txt "unavailable" allows all
-                else:
-                    # "Unreachable" (5xx, network): RFC 9309 says assume disallow; ask
-                    # again on the next id rather than giving up the run.
+                elif answer.kind == FAILED and answer.unreachable:
+                    # No answer at all: fail this id (and let the host-down check see it);
+                    # robots.txt is asked for again with the next id.
                     return Page(
-                        FAILED,
-                        url,
-                        reason=f"robots.txt: {answer.reason}",
-                        unreachable=answer.unreachable,
+                        FAILED, url, reason=f"robots.txt: {answer.reason}", unreachable=True
                     )
+                else:
+                    # 4xx: RFC 9309 "unavailable", everything allowed. 5xx after retries
+                    # (RFC 9309 would disallow): many small servers answer 500 for any file
+                    # they lack, so, as Scrapy does, go on, at the --delay pace, and say so.
+                    if answer.kind == FAILED and not (answer.reason or "").startswith("HTTP 4"):
+                        log.warning(
+                            "robots.txt unreadable (%s): crawling without it", answer.reason
+                        )
+                    rules = Protego.parse("")
                 self._robots = rules
                 crawl_delay = rules.crawl_delay(self.user_agent)
                 if crawl_delay is not None and crawl_delay > self.gate.delay:

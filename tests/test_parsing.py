@@ -285,3 +285,15 @@ def test_hand_wrapped_html_puts_no_spaces_into_chinese_text():
     assert_articles(parse_articles(document, PAGE_URL), [spec])
     mixed = parse_articles("<h1>T</h1><p>DuckDB\nand 中文\n字</p><p>PermaLink: ?id=9</p>", PAGE_URL)
     assert mixed[0].text == "DuckDB and 中文字"  # Latin words keep their space
+
+
+def test_breadcrumb_and_date_before_a_plain_title_are_not_the_title():
+    spec = SIMPLIFIED
+    document = (
+        "<div><a href='/'>首頁</a> &gt; <a href='/?cat=1'>財經</a> &gt; 文章</div>"
+        "<div>2018-05-08 10:20</div>"
+        f"<div>{spec.title}</div>"
+        + "".join(f"<div>{p}</div>" for p in spec.paragraphs)
+        + f"<div>PERMALINK: <a href='/?ID={spec.id}'>link</a></div>"
+    )
+    assert_articles(parse_articles(document, PAGE_URL), [spec])

@@ -51,7 +51,11 @@ _PERMALINK = re.compile(r"^\W*(?:perma\s*-?\s*link|永久連結|永久链接|固
 _PERMALINK_LABEL = re.compile(
     r"\W*(?:perma\s*-?\s*link|永久連結|永久链接|固定連結|固定链接)\s*[:：]?\s*", re.I
 )
-_ID_IN_URL = re.compile(r"[?&;]id=(\d{1,12})\b")
+_ID_IN_URL = re.compile(r"[?&;]id=(\d{1,12})\b", re.I)
+# Lines that open an article block without being its title: a date or time alone, a
+# breadcrumb trail ("首頁 > 財經 > ...").
+_DATELINE = re.compile(r"[\d\s:/.\-年月日時分秒號]{6,}|[\d\s:/.\-]*\d{4}[\d\s:/.\-]*")
+_BREADCRUMB = re.compile(r".+?\s*[>»›/]\s*.+?\s*[>»›/]\s*.+")
 _BARE_URL = re.compile(r"<?(https?://[^\s<>\"]+)>?", re.I)
 _SITE_CHROME = re.compile(
     r"\W*(?:zkiz\s*archives?(?:\s*@\s*\d{4})?|next\s*page|prev(?:ious)?\s*page|"
@@ -375,6 +379,11 @@ def _article_lines(lines: list[_Line], article_id: int, page_host: str | None) -
         for line, links in zip(kept, link_lines_after)
         if not (links >= 2 and len(line.text) <= 30)
     ]
+    while kept and (
+        _DATELINE.fullmatch(kept[0].text)
+        or (kept[0].hrefs and _BREADCRUMB.fullmatch(kept[0].text) and len(kept[0].text) <= 60)
+    ):
+        kept = kept[1:]
     # The title is the heading-like first line; plain short lines before a heading are
     # leftover chrome (a banner in plain text, the previous article's comments).
     opening: list[_Line] = []

@@ -57,6 +57,15 @@ def kill9_after_requests(process, archive, count: int, extra_wait: float = 0.0) 
     process.wait()
 
 
+def one_line_error(done) -> str:
+    """The single stderr line of a refused command (no traceback, nothing on stdout)."""
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in lines[0]
+    assert done.stdout == b""
+    return lines[0]
+
+
 def jsonl(data: bytes | str) -> list[dict]:
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     return [json.loads(line) for line in text.splitlines()]

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from archive import SEED_A, SEED_B, Archive, markup_div_br, page
-from conftest import ROOT, jsonl, run_zkiz
+from conftest import ROOT, jsonl, one_line_error, run_zkiz
 from filelock import FileLock
 
 from zkiz_corpus.cli import cli
@@ -187,14 +187,6 @@ def test_version():
 
 
 # ---- errors a user can cause: one line on stderr, a documented status, no traceback ----
-
-
-def one_line_error(done) -> str:
-    lines = done.stderr.decode().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in lines[0]
-    assert done.stdout == b""
-    return lines[0]
 
 
 @pytest.mark.parametrize(

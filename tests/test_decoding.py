@@ -97,3 +97,10 @@ def test_latin1_server_default_does_not_override_the_page():
 def test_xml_declaration_names_the_encoding():
     body = f'<?xml version="1.0" encoding="big5"?><html><body>{HK_ONLY}</body></html>'
     assert HK_ONLY in decode_page(body.encode("big5hkscs"), None)
+
+
+@pytest.mark.parametrize(("encoding", "label"), [("big5hkscs", "gb2312"), ("gb18030", "big5")])
+def test_a_wrong_chinese_label_is_overruled_by_the_text(encoding, label):
+    body = html(TRADITIONAL, meta=label).encode(encoding)
+    assert TRADITIONAL in decode_page(body, None)
+    assert TRADITIONAL in decode_page(body, f"text/html; charset={label}")

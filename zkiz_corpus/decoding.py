@@ -83,6 +83,9 @@ _COMMON_HANZI = frozenset(
 )
 
 
+_CHINESE_CODECS = {"big5hkscs": "gb18030", "gb18030": "big5hkscs"}
+
+
 def codec_for_label(label: str | None) -> str | None:
     """Python codec for a WHATWG encoding label, or None if unknown."""
     if not label:
@@ -158,6 +161,16 @@ def choose_codec(body: bytes, content_type: str | None = None) -> str:
         guessed = detect_codec(body)
         if _errors_in(body, guessed) < _errors_in(body, "utf-8"):
             return guessed
+    if declared in _CHINESE_CODECS:
+        # Big5 bytes labelled GB (or the reverse) decode without a single error, into
+        # rare characters: if the other codec reads as Chinese prose and this one does
+        # not, the label is wrong, not merely understated.
+        other = _CHINESE_CODECS[declared]
+        sample = body[:65536]
+        own = _hanzi_score(sample.decode(declared, errors="replace"))
+        alternative = _hanzi_score(sample.decode(other, errors="replace"))
+        if alternative >= 20 and alternative > 3 * max(own, 1):
+            return other
     return declared
 
 

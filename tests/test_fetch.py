@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +13,6 @@ import jsonschema
 import pytest
 from archive import SEED_A, SEED_B, Archive, markup_div_br, page
 from conftest import ROOT, jsonl, one_line_error, run_zkiz
-from filelock import FileLock
 
 from zkiz_corpus.cli import cli
 from zkiz_corpus.converting import make_converter
@@ -237,8 +238,12 @@ def test_corrupt_source(tmp_path):
 def test_locked_corpus_is_refused_at_once(archive, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    with FileLock(str(corpus / ".lock")):
+    holder = os.open(corpus, os.O_RDONLY)  # another process holding the corpus
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
         done = run_zkiz(*fetch_args(archive, "--corpus", str(corpus)), cwd=tmp_path)
+    finally:
+        os.close(holder)
     assert done.returncode == 75
     assert "locked" in one_line_error(done)
     assert archive.requests == []

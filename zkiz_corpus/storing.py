@@ -2,40 +2,47 @@
 
 Layout of ``DIR``:
 
-- ``records.jsonl``: one record per line, appended, never rewritten in place.
+- ``records.jsonl``: one record per line, appended; rewritten only by compaction.
 - ``state.sqlite3``: per id its status (article, missing, failed), attempts, last error,
-  fetch time, content hash and the byte span of its record line; the committed size of
-  ``records.jsonl``; one row per run.
-- ``.lock``: held (``flock``) by the run writing the corpus; the kernel frees it if the
-  run dies, so a killed run never blocks the next one.
+  fetch time, content hash, the byte span of its record line and the run that wrote it;
+  the committed size of ``records.jsonl``; one row per run.
+- ``records.salvaged``: bytes taken out of ``records.jsonl`` because they were not a
+  valid record (a torn line, a damaged one); kept, never deleted by us.
 
-Durability order, per batch: append the lines, flush and fsync ``records.jsonl``, then
-commit the state that points at them in one SQLite transaction. Bytes past the committed
-size are the remains of a killed run and are cut off when the corpus is next opened, so
-no torn line, duplicate or half-written record survives.
+Durability order, per batch: append the lines, fsync ``records.jsonl``, then commit the
+state that points at them in one SQLite transaction. Bytes past the committed size left
+by a writer that died are cut off when the corpus is next opened; bytes past it that no
+writer of ours left (a state file deleted, a file appended by hand) are adopted, never
+cut. The lock is ``flock`` on the corpus directory itself, which no one can swap out
+under a running writer; the kernel drops it if the run dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from zkiz_corpus.records import dumps
+
+log = logging.getLogger("zkiz")
 
 RECORDS_FILE = "records.jsonl"
 STATE_FILE = "state.sqlite3"
-LOCK_FILE = ".lock"
 COMPACT_FILE = "records.jsonl.compact"
+SALVAGE_FILE = "records.salvaged"
 
 ARTICLE, MISSING, FAILED = "article", "missing", "failed"
 
@@ -48,7 +55,8 @@ CREATE TABLE IF NOT EXISTS ids (
     fetched_at TEXT,
     sha256 TEXT,
     offset INTEGER,
-    length INTEGER
+    length INTEGER,
+    run_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS runs (
@@ -64,11 +72,47 @@ CREATE TABLE IF NOT EXISTS runs (
 
 
 class CorpusError(Exception):
-    """The corpus path cannot be used (a file, unwritable, corrupt state)."""
+    """The corpus path cannot be used (a file, unwritable, not a corpus)."""
 
 
 class CorpusLocked(CorpusError):
     """Another run holds the corpus."""
+
+
+class CorpusDamaged(CorpusError):
+    """The corpus is there but damaged: ``zkiz verify --repair`` may mend it."""
+
+
+class WriteError(Exception):
+    """A write failed (a full disk, a file-size limit, an I/O error); ``path`` names the
+    file, ``cause`` says why in a few words."""
+
+    def __init__(self, path: Path | str, cause: str) -> None:
+        super().__init__(f"cannot write {path}: {cause}")
+        self.path = path
+        self.cause = cause
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``no space left on device``: the cause of ``exc`` in lower case, for one line."""
+    text = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc)) or "I/O error"
+    return text[:1].lower() + text[1:]
+
+
+def _sqlite_cause(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    return "no space left on device" if "full" in text else text
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an OS or SQLite failure while writing ``path`` into a ``WriteError``."""
+    try:
+        yield
+    except OSError as exc:
+        raise WriteError(path, describe_os_error(exc)) from exc
+    except sqlite3.Error as exc:
+        raise WriteError(path, _sqlite_cause(exc)) from exc
 
 
 @dataclass
@@ -80,6 +124,30 @@ class _Pending:
     record: dict[str, Any] | None
 
 
+def check_line(line: bytes) -> tuple[int, str, str | None] | None:
+    """``(id, sha256, fetched_at)`` if ``line`` is one whole, intact record, else None.
+
+    Intact means: ends in a newline, is a JSON object with a positive integer ``id`` and a
+    string ``text_original`` whose SHA-256 is the record's ``sha256`` (when it has one).
+    """
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    article_id, text = record.get("id"), record.get("text_original")
+    if type(article_id) is not int or article_id < 1 or not isinstance(text, str):
+        return None
+    sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    if record.get("sha256", sha) != sha:
+        return None
+    fetched_at = record.get("fetched_at")
+    return article_id, sha, fetched_at if isinstance(fetched_at, str) else None
+
+
 class Corpus:
     """A corpus directory opened for writing by one run at a time."""
 
@@ -89,30 +157,42 @@ class Corpus:
         *,
         batch_size: int = 200,
         batch_seconds: float = 0.5,
-        on_commit: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_commit: Callable[[bytes], None] | None = None,
         guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+        record_misses: bool = True,
+        repair: bool = False,
     ) -> None:
         self.path = path
+        # A --source run has seen only what its file holds: an id it lacks, or a miss it
+        # recorded long ago, must not stop a live run from asking the site.
+        self._record_misses = record_misses
+        self._repairing = repair
+        self.records_path = path / RECORDS_FILE
+        self.state_path = path / STATE_FILE
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.on_commit = on_commit
         self._guard = guard
         self._pending: list[_Pending] = []
         self._last_commit = time.monotonic()
-        _prepare_directory(path)
-        self._lock = FileLock(str(path / LOCK_FILE), timeout=0)
-        try:
-            self._lock.acquire()
-        except Timeout as exc:
-            raise CorpusLocked(f"corpus {path} is locked by another zkiz run") from exc
-        try:
-            self.db = _connect(path / STATE_FILE)
-            self._records = open(path / RECORDS_FILE, "ab")  # noqa: SIM115 - lives with self
-            self._repair()
-        except BaseException:
-            self._lock.release()
-            raise
         self.run_id: int | None = None
+        self.run_counts: Counter[str] = Counter()  # committed by this run, by status
+        self.repairs: list[str] = []  # what opening or repairing changed, for people
+        _prepare_directory(path)
+        self._dir_fd = _lock_directory(path)
+        self._fd = -1
+        self.db: sqlite3.Connection | None = None
+        try:
+            self.db = _connect(self.state_path)
+            self._fd = _open_records(self.records_path)
+            with _writing(self.state_path):
+                self._finish_compaction()
+            self._reconcile()
+            with _writing(self.state_path), self.db:
+                self._set_meta("writer_open", 1)
+        except BaseException:
+            self._release()
+            raise
 
     # -- opening -------------------------------------------------------------------
 
@@ -122,28 +202,150 @@ class Corpus:
         if self._meta("compacting"):
             # The state already points into the compacted file: put it in place.
             if compacted.exists():
-                os.replace(compacted, self.path / RECORDS_FILE)
+                os.replace(compacted, self.records_path)
                 _fsync_directory(self.path)
-                self._records.close()
-                self._records = open(self.path / RECORDS_FILE, "ab")  # noqa: SIM115
+                os.close(self._fd)
+                self._fd = _open_records(self.records_path)
             with self.db:
                 self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
         elif compacted.exists():
             compacted.unlink()
 
-    def _repair(self) -> None:
-        """Undo what a killed run left: a half-done compaction, an uncommitted tail."""
-        self._finish_compaction()
-        committed = self._meta("committed_size", 0)
-        size = os.fstat(self._records.fileno()).st_size
-        if size > committed:
-            os.truncate(self.path / RECORDS_FILE, committed)
+    def _reconcile(self) -> None:
+        """Bring the state and ``records.jsonl`` into agreement without losing a record.
+
+        Bytes past the committed size are a dead writer's uncommitted batch (cut: they
+        were never reported, and are fetched again) or bytes no writer of ours left, as
+        when the state file was deleted or a file of records copied in (adopted).
+        """
+        committed = self._meta("committed_size")
+        writer_died = bool(self._meta("writer_open", 0))
+        size = os.fstat(self._fd).st_size
+        if committed is None:
+            committed, writer_died = 0, False
+        if size > committed and writer_died:
+            with _writing(self.records_path):
+                os.ftruncate(self._fd, committed)
+        elif size > committed:
+            self._adopt(committed, size)
+            return
+        elif size < committed and self._repairing:
+            self._cut_back(size)
+            return
         elif size < committed:
-            raise CorpusError(
-                f"{self.path / RECORDS_FILE} is shorter than its state says "
-                f"({size} < {committed} bytes): it was edited or truncated by hand"
+            raise CorpusDamaged(
+                f"{self.records_path} is shorter than its state says ({size} < {committed} "
+                f"bytes): run 'zkiz verify --corpus {self.path} --repair'"
             )
         self._size = committed
+
+    def _adopt(self, start: int, size: int) -> None:
+        """Take every intact record line from ``start`` on into the state; set aside
+        (in ``records.salvaged``) whatever else is there."""
+        rows: list[tuple[int, int, int, str, str | None]] = []
+        salvage: list[bytes] = []
+        end = offset = start
+        with open(self.records_path, "rb") as stream:
+            stream.seek(start)
+            for line in stream:
+                checked = check_line(line)
+                if checked is not None:
+                    article_id, sha, fetched_at = checked
+                    rows.append((article_id, offset, len(line), sha, fetched_at))
+                else:
+                    salvage.append(_whole_line(line))
+                offset += len(line)
+                if line.endswith(b"\n"):
+                    end = offset
+        self._salvage(b"".join(salvage))
+        damaged = len(salvage) - (1 if end < size else 0)
+        with _writing(self.records_path):
+            if end < size:  # a torn last line, now kept in records.salvaged
+                os.ftruncate(self._fd, end)
+        superseded = 0
+        with _writing(self.state_path), self.db:
+            for article_id, line_offset, length, sha, fetched_at in rows:
+                superseded += self.db.execute(
+                    "SELECT count(*) FROM ids WHERE id = ? AND offset IS NOT NULL", (article_id,)
+                ).fetchone()[0]
+                self.db.execute(
+                    "INSERT INTO ids (id, status, attempts, fetched_at, sha256, offset, length) "
+                    "VALUES (?, 'article', 1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                    "status = 'article', error = NULL, fetched_at = excluded.fetched_at, "
+                    "sha256 = excluded.sha256, offset = excluded.offset, length = excluded.length",
+                    (article_id, fetched_at, sha, line_offset, length),
+                )
+            self._set_meta("committed_size", end)
+            if superseded + damaged:
+                self._set_meta("dead_lines", self._meta("dead_lines", 0) + superseded + damaged)
+        self._size = end
+        message = (
+            f"{self.records_path}: took {len(rows)} record(s) the state did not account for "
+            "into the state"
+        )
+        if salvage:
+            message += f"; set aside {len(salvage)} damaged line(s) in {self.path / SALVAGE_FILE}"
+        self.repairs.append(message)
+        log.warning("%s", message)
+
+    def _cut_back(self, size: int) -> None:
+        """Repair a ``records.jsonl`` shorter than the state: forget the ids whose
+        records are gone (they are fetched again) and set aside a cut-off last line."""
+        with _writing(self.state_path), self.db:
+            lost = self.db.execute(
+                "SELECT min(offset), count(*) FROM ids WHERE offset + length > ?", (size,)
+            ).fetchone()
+            cut = size if lost[0] is None else min(lost[0], size)
+            self.db.execute("DELETE FROM ids WHERE offset + length > ?", (size,))
+            self._set_meta("committed_size", cut)
+        with open(self.records_path, "rb") as stream:
+            stream.seek(cut)
+            self._salvage(stream.read())
+        with _writing(self.records_path):
+            os.ftruncate(self._fd, cut)
+        self._size = cut
+        self.repairs.append(
+            f"{self.records_path} was short: forgot {lost[1]} id(s) whose records were gone"
+        )
+
+    def check_records(self) -> None:
+        """Repair: set aside every record line that is not intact and forget its id, so
+        the next run fetches it again."""
+        self.commit()
+        damaged = []
+        with open(self.records_path, "rb") as stream:
+            rows = self.db.execute(
+                "SELECT id, offset, length, sha256 FROM ids WHERE offset IS NOT NULL "
+                "ORDER BY offset"
+            ).fetchall()
+            for article_id, offset, length, sha in rows:
+                stream.seek(offset)
+                line = stream.read(length)
+                checked = check_line(line)
+                if checked is None or checked[0] != article_id or sha not in (None, checked[1]):
+                    damaged.append((article_id, line))
+        if not damaged:
+            return
+        self._salvage(
+            b"".join(line if line.endswith(b"\n") else line + b"\n" for _, line in damaged)
+        )
+        with _writing(self.state_path), self.db:
+            self.db.executemany("DELETE FROM ids WHERE id = ?", [(n,) for n, _ in damaged])
+            self._set_meta("dead_lines", self._meta("dead_lines", 0) + len(damaged))
+        shown = ", ".join(str(n) for n, _ in damaged[:5])
+        self.repairs.append(
+            f"set aside {len(damaged)} damaged record(s) in {self.path / SALVAGE_FILE} "
+            f"(ids {shown}{', ...' if len(damaged) > 5 else ''}: fetched again next run)"
+        )
+
+    def _salvage(self, data: bytes) -> None:
+        if not data:
+            return
+        target = self.path / SALVAGE_FILE
+        with _writing(target), open(target, "ab") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
 
     def _set_meta(self, key: str, value: Any) -> None:
         self.db.execute(
@@ -177,26 +379,37 @@ class Corpus:
 
     # -- writing -------------------------------------------------------------------
 
-    def start_run(self, started_at: str) -> None:
-        with self.db:
+    def start_run(self, started_at: str) -> int:
+        with _writing(self.state_path), self.db:
             cursor = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (started_at,))
         self.run_id = cursor.lastrowid
+        return self.run_id
 
-    def end_run(self, ended_at: str, articles: int, missing: int, failed: int, code: int) -> None:
+    def end_run(self, ended_at: str, code: int) -> None:
+        """Commit what is pending and close the run's row with its committed counts."""
         self.commit()
         if self.run_id is None:
             return
-        with self.db:
+        with _writing(self.state_path), self.db:
             self.db.execute(
                 "UPDATE runs SET ended_at = ?, articles = ?, missing = ?, failed = ?, "
                 "exit_code = ? WHERE id = ?",
-                (ended_at, articles, missing, failed, code, self.run_id),
+                (
+                    ended_at,
+                    self.run_counts[ARTICLE],
+                    self.run_counts[MISSING],
+                    self.run_counts[FAILED],
+                    code,
+                    self.run_id,
+                ),
             )
 
     def add_article(self, record: dict[str, Any]) -> None:
         self._add(_Pending(record["id"], ARTICLE, None, record["fetched_at"], record))
 
     def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None:
+        if not self._record_misses:
+            return
         self._add(_Pending(article_id, MISSING, reason, fetched_at, None))
 
     def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None:
@@ -233,15 +446,22 @@ class Corpus:
                 offset += len(line)
                 sha = item.record["sha256"]
             rows.append((item.article_id, item.status, item.error, item.fetched_at, sha, *span))
-        if lines:
-            # An interrupted earlier commit may have left bytes past the committed size.
-            if os.fstat(self._records.fileno()).st_size != self._size:
-                os.ftruncate(self._records.fileno(), self._size)
-            self._records.write(b"".join(lines))
-            self._records.flush()
-            os.fsync(self._records.fileno())
+        data = b"".join(lines)
+        if data:
+            try:
+                with _writing(self.records_path):
+                    # An interrupted earlier commit may have left bytes past the committed size.
+                    if os.fstat(self._fd).st_size != self._size:
+                        os.ftruncate(self._fd, self._size)
+                    write_all(self._fd, data)
+                    os.fsync(self._fd)
+            except WriteError:
+                # Give back what a full disk let through: the file ends where the state does.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise
         dead = 0
-        with self.db:
+        with _writing(self.state_path), self.db:
             for article_id, status, error, fetched_at, sha, start, length in rows:
                 if status == ARTICLE:
                     dead += self.db.execute(
@@ -250,12 +470,12 @@ class Corpus:
                     ).fetchone()[0]
                     self.db.execute(
                         "INSERT INTO ids (id, status, attempts, error, fetched_at, sha256, "
-                        "offset, length) VALUES (?, ?, 1, NULL, ?, ?, ?, ?) "
+                        "offset, length, run_id) VALUES (?, ?, 1, NULL, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
                         "attempts = attempts + 1, error = NULL, fetched_at = excluded.fetched_at,"
                         " sha256 = excluded.sha256, offset = excluded.offset, "
-                        "length = excluded.length",
-                        (article_id, status, fetched_at, sha, start, length),
+                        "length = excluded.length, run_id = excluded.run_id",
+                        (article_id, status, fetched_at, sha, start, length, self.run_id),
                     )
                 else:
                     # A miss or failure never replaces an article already held.
@@ -271,23 +491,32 @@ class Corpus:
             if dead:
                 self._set_meta("dead_lines", self._meta("dead_lines", 0) + dead)
         self._size = offset
-        if self.on_commit is not None:
-            committed = [item.record for item in pending if item.record is not None]
-            if committed:
-                self.on_commit(committed)
+        self.run_counts.update(item.status for item in pending)
+        if self.on_commit is not None and data:
+            self.on_commit(data)
 
-    def compact(self) -> None:
+    def compact(self) -> bool:
         """Rewrite ``records.jsonl`` with one line per id, in id order, crash-safely.
 
-        Only needed after ``--refetch`` replaced records: the new file is written and
-        synced beside the old one, the state switched to it in one transaction, then the
-        file renamed into place; a kill at any point is finished or undone on next open.
+        Needed after ``--refetch`` replaced records or damaged lines were set aside: the
+        new file is written and synced beside the old one, the state switched to it in one
+        transaction, then the file renamed into place; a kill at any point is finished or
+        undone on next open. Deferred (False) while a reader holds the records file.
         """
         self.commit()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            log.debug("compaction deferred: the corpus is being read")
+            return False
         compacted = self.path / COMPACT_FILE
         new_offsets = []
         position = 0
-        with open(self.path / RECORDS_FILE, "rb") as old, open(compacted, "wb") as new:
+        with (
+            _writing(compacted),
+            open(self.records_path, "rb") as old,
+            open(compacted, "wb") as new,
+        ):
             rows = self.db.execute(
                 "SELECT id, offset, length FROM ids WHERE status = ? ORDER BY id", (ARTICLE,)
             )
@@ -298,35 +527,87 @@ class Corpus:
                 position += length
             new.flush()
             os.fsync(new.fileno())
-        with self.db:
+        with _writing(self.state_path), self.db:
             self.db.executemany("UPDATE ids SET offset = ? WHERE id = ?", new_offsets)
             self._set_meta("committed_size", position)
             self._set_meta("dead_lines", 0)
             self._set_meta("compacting", 1)
-        os.replace(compacted, self.path / RECORDS_FILE)
+        os.replace(compacted, self.records_path)
         _fsync_directory(self.path)
-        with self.db:
+        with _writing(self.state_path), self.db:
             self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
-        self._records.close()
-        self._records = open(self.path / RECORDS_FILE, "ab")  # noqa: SIM115
+        os.close(self._fd)  # releases the compaction lock: waiting readers reopen
+        self._fd = _open_records(self.records_path)
         self._size = position
+        return True
 
     def close(self) -> None:
+        """Commit, compact if records were replaced, and let go of the corpus."""
         try:
             self.commit()
-            self._finish_compaction()
+            with _writing(self.state_path):
+                self._finish_compaction()
             if self._meta("dead_lines", 0):
                 self.compact()
+            with _writing(self.state_path), self.db:
+                self._set_meta("writer_open", 0)
+            # Leave a plain (non-WAL) database behind, which read-only readers can open.
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self.db.execute("PRAGMA journal_mode=DELETE")
         finally:
-            self._records.close()
+            self._release()
+
+    def _release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self.db is not None:
             self.db.close()
-            self._lock.release()
+            self.db = None
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)  # and with it the lock
+            self._dir_fd = -1
 
     def __enter__(self) -> Corpus:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _whole_line(line: bytes) -> bytes:
+    return line if line.endswith(b"\n") else line + b"\n"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``: a signal can make ``write`` return after part of it."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _open_records(path: Path) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except IsADirectoryError:
+        raise CorpusDamaged(f"{path} is a directory, not a file of records") from None
+    except OSError as exc:
+        raise CorpusError(f"cannot open {path}: {describe_os_error(exc)}") from exc
+
+
+def _lock_directory(path: Path) -> int:
+    """``flock`` the corpus directory: deleting a file cannot let a second writer in."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(descriptor)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise CorpusLocked(f"corpus {path} is locked by another zkiz run") from None
+        raise CorpusError(f"cannot lock corpus {path}: {describe_os_error(exc)}") from exc
+    return descriptor
 
 
 def _fsync_directory(path: Path) -> None:
@@ -349,25 +630,74 @@ def _prepare_directory(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CorpusError(f"cannot create corpus directory {path}: {exc.strerror}") from exc
+        raise CorpusError(
+            f"cannot create corpus directory {path}: {describe_os_error(exc)}"
+        ) from exc
     if not os.access(path, os.W_OK | os.X_OK):
         raise CorpusError(f"corpus directory {path} is not writable")
 
 
+def _damaged_state(state_path: Path, exc: sqlite3.Error) -> CorpusDamaged:
+    return CorpusDamaged(
+        f"corpus state {state_path} is unreadable ({exc}): "
+        f"run 'zkiz verify --corpus {state_path.parent} --repair'"
+    )
+
+
 def _connect(state_path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        return _connect_readonly(state_path)
     try:
-        if readonly:
-            db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True, isolation_level=None)
-        else:
-            db = sqlite3.connect(state_path, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-        db.isolation_level = "DEFERRED"
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
+        db = sqlite3.connect(state_path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise CorpusError(f"cannot open corpus state {state_path}: {exc}") from exc
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(ids)")}
+        if "run_id" not in columns:  # a corpus written by version 0.1
+            db.execute("ALTER TABLE ids ADD COLUMN run_id INTEGER")
+        db.execute("SELECT count(*) FROM ids").fetchone()
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if "full" in str(exc) or "I/O" in str(exc):
+            raise WriteError(state_path, _sqlite_cause(exc)) from exc
+        raise _damaged_state(state_path, exc) from exc
     except sqlite3.DatabaseError as exc:
-        raise CorpusError(f"corpus state {state_path} is unreadable: {exc}") from exc
+        db.close()
+        raise _damaged_state(state_path, exc) from exc
+    db.isolation_level = "DEFERRED"
+    return db
+
+
+def _connect_readonly(state_path: Path) -> sqlite3.Connection:
+    """Open the state for reading only: never writes, works on a read-only corpus.
+
+    A database left in WAL mode by a killed run needs its shared-memory file, which a
+    read-only directory may not let SQLite create; then it is read as immutable.
+    """
+    last: sqlite3.Error | None = None
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"file:{state_path}?{mode}", uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            db.execute("SELECT count(*) FROM ids").fetchone()
+            db.execute("SELECT count(*) FROM meta").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            last = exc
+            if "no such table" in str(exc):
+                break
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            last = exc
+            break
+    raise _damaged_state(state_path, last or sqlite3.DatabaseError("cannot open"))
 
 
 def _next_id(db: sqlite3.Connection) -> int | None:
@@ -377,54 +707,267 @@ def _next_id(db: sqlite3.Connection) -> int | None:
     return db.execute("SELECT min(id) FROM ids").fetchone()[0]
 
 
-# -- read-only access (status, export): never takes the lock, sees committed data only --
+# -- read-only access (status, export, verify): never takes the writer's lock ------------
+
+
+@dataclass
+class ReadReport:
+    """What a reader met: records yielded, records it had to skip, and why."""
+
+    yielded: int = 0
+    damaged: int = 0
+    examples: list[str] = field(default_factory=list)  # the first few, for one line
+
+    def note(self, article_id: int, why: str) -> None:
+        self.damaged += 1
+        if len(self.examples) < 3:
+            self.examples.append(f"id {article_id}: {why}")
 
 
 class CorpusReader:
-    """Committed records and state of a corpus, read while a crawl may be running."""
+    """Committed records and state of a corpus, read while a crawl may be running.
+
+    Opens nothing for writing, so it works on a read-only corpus; skips what damage has
+    made unreadable and says so in ``report``, never raising on a bad line.
+    """
 
     def __init__(self, path: Path) -> None:
+        if not path.is_dir():
+            raise CorpusError(f"{path} is not a zkiz corpus (no such directory)")
         if not (path / STATE_FILE).is_file():
             raise CorpusError(f"{path} is not a zkiz corpus (no {STATE_FILE})")
         self.path = path
+        self.records_path = path / RECORDS_FILE
         self.db = _connect(path / STATE_FILE, readonly=True)
+        self.report = ReadReport()
 
     def close(self) -> None:
         self.db.close()
 
-    def records(self, low: int | None = None, high: int | None = None) -> Iterator[dict[str, Any]]:
-        """Records in id order, each id once, optionally within ``[low, high]``."""
-        query = (
-            "SELECT id, offset, length FROM ids WHERE status = ? AND id BETWEEN ? AND ? ORDER BY id"
-        )
-        rows = self.db.execute(query, (ARTICLE, low or 0, high or 2**62))
-        with open(self.path / RECORDS_FILE, "rb") as stream:
-            for article_id, offset, length in rows:
-                stream.seek(offset)
-                record = json.loads(stream.read(length))
-                if record.get("id") != article_id:
-                    raise CorpusError("the corpus was compacted while being read: run again")
-                yield record
+    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        try:
+            return self.db.execute(sql, parameters).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged_state(self.path / STATE_FILE, exc) from exc
+
+    def _meta(self, key: str, default: Any = None) -> Any:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """The records file and a read transaction of the state that describes it.
+
+        A shared ``flock`` on the file keeps a compaction from replacing it while it is
+        read; a file renamed in place meanwhile is opened again.
+        """
+        for _ in range(20):
+            try:
+                stream = open(self.records_path, "rb")  # noqa: SIM115 - closed below
+            except IsADirectoryError:
+                raise CorpusDamaged(f"{self.records_path} is a directory, not a file") from None
+            except FileNotFoundError:
+                raise CorpusDamaged(
+                    f"{self.records_path} is missing: run 'zkiz verify --corpus {self.path}'"
+                ) from None
+            except OSError as exc:
+                raise CorpusError(
+                    f"cannot read {self.records_path}: {describe_os_error(exc)}"
+                ) from exc
+            with contextlib.suppress(OSError):  # a filesystem without flock: read anyway
+                fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
+            try:
+                same = os.fstat(stream.fileno()).st_ino == os.stat(self.records_path).st_ino
+            except OSError:
+                same = False
+            if not same:
+                stream.close()
+                continue
+            try:
+                self._query("BEGIN")
+                if self._meta("compacting"):
+                    # A compaction died half way: the state points into the new file.
+                    with contextlib.suppress(OSError):
+                        compacted = open(self.path / COMPACT_FILE, "rb")  # noqa: SIM115
+                        stream.close()
+                        stream = compacted
+                yield stream
+            finally:
+                stream.close()
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("COMMIT")
+            return
+        raise CorpusError(f"{self.records_path} keeps being replaced: try again")
+
+    def records(
+        self, low: int | None = None, high: int | None = None, run: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Intact records in id order, each id once, optionally within ``[low, high]`` or
+        written by run ``run``; damaged ones are skipped and counted in ``report``."""
+        query = "SELECT id, offset, length, sha256 FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
+        parameters: tuple = (ARTICLE, low or 0, high or 2**63 - 1)
+        if run is not None:
+            query += " AND run_id = ?"
+            parameters += (run,)
+        with self._snapshot() as stream:
+            size = os.fstat(stream.fileno()).st_size
+            try:
+                rows = self.db.execute(query + " ORDER BY id", parameters)
+                for article_id, offset, length, sha in rows:
+                    if offset is None or length is None or offset + length > size:
+                        self.report.note(article_id, "record lies past the end of the file")
+                        continue
+                    stream.seek(offset)
+                    line = stream.read(length)
+                    checked = check_line(line)
+                    if checked is None or checked[0] != article_id or sha not in (None, checked[1]):
+                        self.report.note(article_id, "record damaged")
+                        continue
+                    self.report.yielded += 1
+                    yield json.loads(line)
+            except sqlite3.DatabaseError as exc:
+                raise _damaged_state(self.path / STATE_FILE, exc) from exc
+
+    def run_ids(self) -> list[int]:
+        return [row[0] for row in self._query("SELECT id FROM runs ORDER BY id")]
 
     def summary(self) -> dict[str, Any]:
-        counts = dict(self.db.execute("SELECT status, count(*) FROM ids GROUP BY status"))
-        highest = self.db.execute("SELECT max(id) FROM ids").fetchone()[0]
-        last = self.db.execute(
-            "SELECT started_at, ended_at, articles, missing, failed, exit_code "
+        counts = dict(self._query("SELECT status, count(*) FROM ids GROUP BY status"))
+        highest = self._query("SELECT max(id) FROM ids")[0][0]
+        last = self._query(
+            "SELECT id, started_at, ended_at, articles, missing, failed, exit_code "
             "FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        size = sum(entry.stat().st_size for entry in self.path.iterdir() if entry.is_file())
+        )
+        size = 0
+        for entry in self.path.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.is_file():
+                    size += entry.stat().st_size
+        try:
+            next_id = _next_id(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise _damaged_state(self.path / STATE_FILE, exc) from exc
         return {
             "corpus": str(self.path),
             "articles": counts.get(ARTICLE, 0),
             "missing": counts.get(MISSING, 0),
             "failed": counts.get(FAILED, 0),
             "highest_id": highest,
-            "next_id": _next_id(self.db),
+            "next_id": next_id,
             "last_run": None
-            if last is None
+            if not last
             else dict(
-                zip(("started_at", "ended_at", "articles", "missing", "failed", "exit_code"), last)
+                zip(
+                    ("id", "started_at", "ended_at", "articles", "missing", "failed", "exit_code"),
+                    last[0],
+                )
             ),
             "size_bytes": size,
+            "damage": self.quick_damage(),
         }
+
+    def quick_damage(self) -> list[str]:
+        """Damage that shows without reading the records: a missing or short file."""
+        committed = self._meta("committed_size", 0) or 0
+        if self.records_path.is_dir():
+            return [f"{self.records_path} is a directory"]
+        try:
+            size = self.records_path.stat().st_size
+        except OSError:
+            return [f"{self.records_path} is missing"] if committed else []
+        if size < committed and not self._meta("compacting"):
+            return [f"{self.records_path} is {committed - size} bytes shorter than its state says"]
+        return []
+
+
+# -- zkiz verify: an fsck of the corpus ---------------------------------------------------
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found: ``problems`` is empty for a sound corpus; ``notes`` tell of
+    what is normal but worth knowing (a killed run's tail, lines a compaction will drop)."""
+
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def verify(path: Path) -> Verification:
+    """Check every record against the state (span, whole line, id, ``sha256``) without
+    writing anything."""
+    found = Verification()
+    try:
+        reader = CorpusReader(path)
+    except CorpusError as exc:
+        found.problems.append(str(exc))
+        return found
+    try:
+        integrity = reader._query("PRAGMA quick_check")
+        if integrity != [("ok",)]:
+            found.problems.append(f"state {path / STATE_FILE} is damaged: {integrity[0][0]}")
+            return found
+        found.problems.extend(reader.quick_damage())
+        if not found.problems:
+            for _ in reader.records():
+                pass
+        report = reader.report
+        found.records = report.yielded + report.damaged
+        if report.damaged:
+            examples = "; ".join(report.examples)
+            found.problems.append(
+                f"{report.damaged} of {found.records} records damaged ({examples})"
+            )
+        committed = reader._meta("committed_size", 0) or 0
+        with contextlib.suppress(OSError):
+            size = reader.records_path.stat().st_size
+            if size > committed:
+                found.notes.append(
+                    f"{size - committed} bytes past the committed end of {RECORDS_FILE} "
+                    "(a killed run's uncommitted batch, or records added by hand): the next "
+                    "fetch cuts or takes them in"
+                )
+        dead = reader._meta("dead_lines", 0) or 0
+        if dead:
+            found.notes.append(f"{dead} replaced line(s), dropped by the next compaction")
+    except CorpusError as exc:
+        found.problems.append(str(exc))
+    finally:
+        reader.close()
+    return found
+
+
+def repair(path: Path) -> list[str]:
+    """Mend what can be mended, as the corpus's writer (so under its lock): an
+    unreadable state is set aside and rebuilt from ``records.jsonl``; records that are
+    gone or damaged are set aside and their ids forgotten, to be fetched again."""
+    actions: list[str] = []
+    state = path / STATE_FILE
+    if state.is_file() and not _state_is_sound(state):
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            damaged = path / (STATE_FILE + suffix)
+            if damaged.exists():
+                os.replace(damaged, path / f"{STATE_FILE}{suffix}.damaged-{stamp}")
+        actions.append(f"set aside the unreadable state as {STATE_FILE}.damaged-{stamp}")
+    if not state.exists() and not (path / RECORDS_FILE).is_file():
+        raise CorpusError(f"{path} is not a zkiz corpus (no {STATE_FILE}, no {RECORDS_FILE})")
+    with Corpus(path, repair=True) as corpus:
+        corpus.check_records()
+        actions.extend(corpus.repairs)
+    return actions
+
+
+def _state_is_sound(state: Path) -> bool:
+    try:
+        db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return db.execute("PRAGMA quick_check").fetchall() == [("ok",)] and bool(
+            db.execute("SELECT count(*) FROM meta").fetchone()
+        )
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()

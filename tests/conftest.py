@@ -45,13 +45,17 @@ def run_zkiz(*args: str, cwd: Path | None = None, env: dict | None = None, timeo
     )
 
 
-def kill9_after_requests(process, archive, count: int, extra_wait: float = 0.0) -> None:
+def kill9_after_requests(
+    process, archive, count: int, extra_wait: float = 0.0, must_kill: bool = True
+) -> None:
     """SIGKILL ``process`` once ``archive`` has answered ``count`` more page requests:
     a moment inside the crawl whatever the machine's speed."""
     target = len(archive.requests) + count
     while len(archive.requests) < target and process.poll() is None:
         time.sleep(0.001)
     time.sleep(extra_wait)
+    if not must_kill and process.poll() is not None:
+        return
     assert process.poll() is None, "the crawl ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()

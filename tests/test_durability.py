@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from archive import Archive, numbered_pages
@@ -62,22 +64,62 @@ def assert_corpus_exact(corpus, article_ids):
     assert [r["id"] for r in exported] == article_ids
 
 
-def test_five_random_kill9_then_a_final_run(slow_archive, tmp_path):
+def outputs_of(process, target) -> bytes:
+    if target == "-":
+        return process.communicate()[0]
+    process.communicate()
+    return b""
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "output", "refetch"),
+    [
+        (1, None, False),
+        (1, "file", False),
+        (8, "-", False),
+        (8, "gz", False),
+        (8, None, True),
+    ],
+)
+def test_random_kill9_storm_then_a_final_run(slow_archive, tmp_path, concurrency, output, refetch):
     """Each kill lands after a random number (5..80) of this run's requests: mid-fetch,
-    mid-parse or mid-commit, whatever the machine's speed."""
+    mid-parse or mid-commit, whatever the machine's speed. Every article ends up once in
+    records.jsonl, in export, and in the union of the runs' -o outputs."""
     corpus = tmp_path / "corpus"
-    rng = random.Random(20261126)
-    for _ in range(5):
-        process = start_fetch(slow_archive, corpus)
-        kill9_after_requests(process, slow_archive, rng.randint(5, 80), rng.uniform(0, 0.01))
-    final = start_fetch(slow_archive, corpus)
-    _, stderr = final.communicate(timeout=120)
+    target = {"file": str(tmp_path / "out.jsonl"), "gz": str(tmp_path / "out.jsonl.gz")}.get(
+        output, output
+    )
+    extra = ["--concurrency", str(concurrency)]
+    if target is not None:
+        extra += ["-o", target]
+    if refetch:
+        assert start_fetch(slow_archive, corpus).wait(timeout=120) == 0
+        extra.append("--refetch")
+    rng = random.Random(f"20261126-{concurrency}-{output}-{refetch}")
+    piped = b""
+    for _ in range(6):
+        process = start_fetch(slow_archive, corpus, *extra)
+        wait = rng.uniform(0, 0.01)
+        kill9_after_requests(process, slow_archive, rng.randint(5, 60), wait, must_kill=False)
+        piped += outputs_of(process, target)
+    final = start_fetch(slow_archive, corpus, *[arg for arg in extra if arg != "--refetch"])
+    stdout, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr
     assert_corpus_exact(corpus, slow_archive.article_ids)
     status = json.loads(run_zkiz("status", "--corpus", str(corpus), "--json").stdout)
     assert status["articles"] == len(slow_archive.article_ids)
     assert status["articles"] + status["missing"] == COUNT
     assert status["failed"] == 0
+    if target is None or refetch:
+        return
+    if target == "-":
+        union = piped + stdout
+    elif output == "gz":
+        with gzip.open(target, "rb") as stream:
+            union = stream.read()
+    else:
+        union = Path(target).read_bytes()
+    assert sorted(record["id"] for record in jsonl(union)) == slow_archive.article_ids
 
 
 def test_a_torn_tail_is_cut_off_on_the_next_open(slow_archive, tmp_path):

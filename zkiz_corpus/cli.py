@@ -70,16 +70,10 @@ class OneLineErrors(click.Group):
         extra.pop("standalone_mode", None)
         try:
             result = super().main(args, prog_name, standalone_mode=False, **extra)
-            sys.stdout.flush()  # here, not at exit, so a full disk is one line too
+            _flush_stdout()  # here, not at exit, so a full disk is one line too
         except BrokenPipeError:
             _silence_stdout()
             sys.exit(EXIT_BROKEN_PIPE)
-        except OSError as exc:
-            if exc.errno is None:
-                raise
-            _silence_stdout()
-            click.echo(f"zkiz: cannot write stdout: {describe_os_error(exc)}", err=True)
-            sys.exit(EXIT_FAILED)
         except WriteError as exc:
             click.echo(f"zkiz: {exc}", err=True)
             sys.exit(EXIT_FAILED)
@@ -94,6 +88,27 @@ class OneLineErrors(click.Group):
             click.echo("zkiz: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _print(text: str) -> None:
+    """A command's output on stdout; a failed write is a ``WriteError``, one line."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _silence_stdout()
+        raise WriteError("stdout", describe_os_error(exc)) from exc
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _silence_stdout()
+        raise WriteError("stdout", describe_os_error(exc)) from exc
 
 
 def _silence_stdout() -> None:
@@ -370,21 +385,21 @@ def _run_fetch(options: dict[str, Any]) -> int:
                 guard=interrupts.critical,
                 record_misses=file_source is None,
             )
-            stack.callback(_close_corpus, corpus, errors)
+            stack.callback(_close_quietly, corpus.close, corpus_path, errors)
         plan = _plan(options, corpus)
         if file_source is not None:
             source = file_source
             if plan.last is None:  # nothing lies past the last page the source holds
                 plan.last = max(file_source.ids())
         else:
-            source = _http_source(options, stack, _open_warc(options["warc"], stack))
+            source = _http_source(options, stack, _open_warc(options["warc"], stack, errors))
         if sink is not None:
             try:
                 sink.open()
             except WriteError as exc:
                 option = "-o" if options["output"] is not None else "-O"
                 raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
-            stack.callback(_close_sink, sink, errors)
+            stack.callback(_close_quietly, sink.close, sink.name, errors)
         store = corpus if corpus is not None else StreamStore(_guarded(sink, interrupts))
         progress = _Progress(plan, options)
         stack.callback(progress.finish)
@@ -415,7 +430,15 @@ def _run_fetch(options: dict[str, Any]) -> int:
         except WriteError as exc:
             stats, code = crawler.stats, EXIT_FAILED
             errors.append(exc)
-        if stats.failed and code == EXIT_OK:
+        if corpus is not None:
+            try:  # what is still pending, before the run's row says how it ended
+                corpus.commit()
+            except BrokenPipeError:
+                _silence_stdout()
+                code = EXIT_BROKEN_PIPE
+            except WriteError as exc:
+                errors.append(exc)
+        if (stats.failed and code == EXIT_OK) or errors:
             code = EXIT_FAILED
         if corpus is not None:
             try:
@@ -441,20 +464,15 @@ def _report_write_error(error: WriteError, sink: JsonlSink | None, run_id: int |
     log.error("%s", message)
 
 
-def _close_corpus(corpus: Corpus, errors: list[WriteError]) -> None:
+def _close_quietly(close: Any, path: Any, errors: list[WriteError]) -> None:
+    """Close a file of the run; a failure is one line, unless one was said already."""
     try:
-        corpus.close()
-    except WriteError as exc:
+        close()
+    except (WriteError, OSError) as exc:
+        if not isinstance(exc, WriteError):
+            exc = WriteError(path, describe_os_error(exc))
         if not errors:
-            log.error("%s", exc)
-        raise click.exceptions.Exit(EXIT_FAILED) from None
-
-
-def _close_sink(sink: JsonlSink, errors: list[WriteError]) -> None:
-    try:
-        sink.close()
-    except WriteError as exc:
-        if not errors:
+            errors.append(exc)
             log.error("%s", exc)
         raise click.exceptions.Exit(EXIT_FAILED) from None
 
@@ -468,7 +486,7 @@ def _guarded(sink: JsonlSink | None, interrupts: _Interrupts) -> Any:
     return write
 
 
-def _open_warc(path: Path | None, stack: ExitStack) -> Any:
+def _open_warc(path: Path | None, stack: ExitStack, errors: list[WriteError]) -> Any:
     if path is None:
         return None
     from zkiz_corpus.warc import WarcRecorder
@@ -479,7 +497,7 @@ def _open_warc(path: Path | None, stack: ExitStack) -> Any:
         raise click.BadParameter(
             f"cannot write {path}: {exc.strerror}", param_hint="'--warc'"
         ) from None
-    stack.callback(recorder.close)
+    stack.callback(_close_quietly, recorder.close, path, errors)
 
     def write_exchange(exchange: Any) -> None:
         try:
@@ -628,7 +646,7 @@ def status(corpus: Path, as_json: bool) -> int:
     with _reading(corpus) as reader:
         summary = reader.summary()
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        _print(json.dumps(summary, ensure_ascii=False))
     else:
         last = summary["last_run"]
         lines = [
@@ -647,7 +665,7 @@ def status(corpus: Path, as_json: bool) -> int:
                 f"{last['missing']} missing, {last['failed']} failed"
             )
         lines.extend(f"damage:     {problem}" for problem in summary["damage"])
-        click.echo("\n".join(lines))
+        _print("\n".join(lines))
     for problem in summary["damage"]:
         log.error("%s (zkiz verify --corpus %s)", problem, corpus)
     return EXIT_FAILED if summary["damage"] else EXIT_OK
@@ -827,7 +845,7 @@ def schema() -> int:
       zkiz schema > record.schema.json
       zkiz schema | jq '.properties | keys'
     """
-    click.echo(json.dumps(records.SCHEMA, ensure_ascii=False, indent=2))
+    _print(json.dumps(records.SCHEMA, ensure_ascii=False, indent=2))
     return EXIT_OK
 
 

@@ -692,7 +692,10 @@ def _connect_readonly(state_path: Path) -> sqlite3.Connection:
             db.close()
             last = exc
             if "no such table" in str(exc):
-                break
+                # A state its first writer could not even set up (a full disk): as empty.
+                empty = sqlite3.connect(":memory:", isolation_level=None)
+                empty.executescript(_SCHEMA)
+                return empty
         except sqlite3.DatabaseError as exc:
             db.close()
             last = exc

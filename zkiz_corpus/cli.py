@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import click
 
 from zkiz_corpus import __version__, records
+from zkiz_corpus.checking import repair, verify
 from zkiz_corpus.converting import ConversionError, make_converter, normalise_config
 from zkiz_corpus.crawling import (
     DEFAULT_MAX_MISSES,
@@ -33,6 +34,7 @@ from zkiz_corpus.crawling import (
 )
 from zkiz_corpus.fetching import DEFAULT_USER_AGENT, HttpSource, SourceError, open_source
 from zkiz_corpus.outputs import STDOUT, JsonlSink
+from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.storing import (
     ARTICLE,
     STATE_FILE,
@@ -40,11 +42,8 @@ from zkiz_corpus.storing import (
     CorpusDamaged,
     CorpusError,
     CorpusLocked,
-    CorpusReader,
     WriteError,
     describe_os_error,
-    repair,
-    verify,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 75, 130

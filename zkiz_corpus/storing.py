@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ SALVAGE_FILE = "records.salvaged"
 
 ARTICLE, MISSING, FAILED = "article", "missing", "failed"
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS ids (
     id INTEGER PRIMARY KEY,
     status TEXT NOT NULL,
@@ -369,7 +369,7 @@ class Corpus:
 
     def next_id(self) -> int | None:
         """Where a walk without ``--from-id`` starts: after the newest article held."""
-        return _next_id(self.db)
+        return next_id(self.db)
 
     def failed_ids(self) -> list[int]:
         return [
@@ -637,16 +637,14 @@ def _prepare_directory(path: Path) -> None:
         raise CorpusError(f"corpus directory {path} is not writable")
 
 
-def _damaged_state(state_path: Path, exc: sqlite3.Error) -> CorpusDamaged:
+def damaged_state(state_path: Path, exc: sqlite3.Error) -> CorpusDamaged:
     return CorpusDamaged(
         f"corpus state {state_path} is unreadable ({exc}): "
         f"run 'zkiz verify --corpus {state_path.parent} --repair'"
     )
 
 
-def _connect(state_path: Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        return _connect_readonly(state_path)
+def _connect(state_path: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(state_path, isolation_level=None)
     except sqlite3.Error as exc:
@@ -654,7 +652,7 @@ def _connect(state_path: Path, readonly: bool = False) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         columns = {row[1] for row in db.execute("PRAGMA table_info(ids)")}
         if "run_id" not in columns:  # a corpus written by version 0.1
             db.execute("ALTER TABLE ids ADD COLUMN run_id INTEGER")
@@ -663,314 +661,16 @@ def _connect(state_path: Path, readonly: bool = False) -> sqlite3.Connection:
         db.close()
         if "full" in str(exc) or "I/O" in str(exc):
             raise WriteError(state_path, _sqlite_cause(exc)) from exc
-        raise _damaged_state(state_path, exc) from exc
+        raise damaged_state(state_path, exc) from exc
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise _damaged_state(state_path, exc) from exc
+        raise damaged_state(state_path, exc) from exc
     db.isolation_level = "DEFERRED"
     return db
 
 
-def _connect_readonly(state_path: Path) -> sqlite3.Connection:
-    """Open the state for reading only: never writes, works on a read-only corpus.
-
-    A database left in WAL mode by a killed run needs its shared-memory file, which a
-    read-only directory may not let SQLite create; then it is read as immutable.
-    """
-    last: sqlite3.Error | None = None
-    for mode in ("mode=ro", "immutable=1"):
-        try:
-            db = sqlite3.connect(f"file:{state_path}?{mode}", uri=True, isolation_level=None)
-        except sqlite3.Error as exc:
-            last = exc
-            continue
-        try:
-            db.execute("SELECT count(*) FROM ids").fetchone()
-            db.execute("SELECT count(*) FROM meta").fetchone()
-            return db
-        except sqlite3.OperationalError as exc:
-            db.close()
-            last = exc
-            if "no such table" in str(exc):
-                # A state its first writer could not even set up (a full disk): as empty.
-                empty = sqlite3.connect(":memory:", isolation_level=None)
-                empty.executescript(_SCHEMA)
-                return empty
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            last = exc
-            break
-    raise _damaged_state(state_path, last or sqlite3.DatabaseError("cannot open"))
-
-
-def _next_id(db: sqlite3.Connection) -> int | None:
+def next_id(db: sqlite3.Connection) -> int | None:
     newest = db.execute("SELECT max(id) FROM ids WHERE status = ?", (ARTICLE,)).fetchone()[0]
     if newest is not None:
         return newest + 1
     return db.execute("SELECT min(id) FROM ids").fetchone()[0]
-
-
-# -- read-only access (status, export, verify): never takes the writer's lock ------------
-
-
-@dataclass
-class ReadReport:
-    """What a reader met: records yielded, records it had to skip, and why."""
-
-    yielded: int = 0
-    damaged: int = 0
-    examples: list[str] = field(default_factory=list)  # the first few, for one line
-
-    def note(self, article_id: int, why: str) -> None:
-        self.damaged += 1
-        if len(self.examples) < 3:
-            self.examples.append(f"id {article_id}: {why}")
-
-
-class CorpusReader:
-    """Committed records and state of a corpus, read while a crawl may be running.
-
-    Opens nothing for writing, so it works on a read-only corpus; skips what damage has
-    made unreadable and says so in ``report``, never raising on a bad line.
-    """
-
-    def __init__(self, path: Path) -> None:
-        if not path.is_dir():
-            raise CorpusError(f"{path} is not a zkiz corpus (no such directory)")
-        if not (path / STATE_FILE).is_file():
-            raise CorpusError(f"{path} is not a zkiz corpus (no {STATE_FILE})")
-        self.path = path
-        self.records_path = path / RECORDS_FILE
-        self.db = _connect(path / STATE_FILE, readonly=True)
-        self.report = ReadReport()
-
-    def close(self) -> None:
-        self.db.close()
-
-    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        try:
-            return self.db.execute(sql, parameters).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise _damaged_state(self.path / STATE_FILE, exc) from exc
-
-    def _meta(self, key: str, default: Any = None) -> Any:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else default
-
-    @contextlib.contextmanager
-    def _snapshot(self) -> Iterator[Any]:
-        """The records file and a read transaction of the state that describes it.
-
-        A shared ``flock`` on the file keeps a compaction from replacing it while it is
-        read; a file renamed in place meanwhile is opened again.
-        """
-        for _ in range(20):
-            try:
-                stream = open(self.records_path, "rb")  # noqa: SIM115 - closed below
-            except IsADirectoryError:
-                raise CorpusDamaged(f"{self.records_path} is a directory, not a file") from None
-            except FileNotFoundError:
-                raise CorpusDamaged(
-                    f"{self.records_path} is missing: run 'zkiz verify --corpus {self.path}'"
-                ) from None
-            except OSError as exc:
-                raise CorpusError(
-                    f"cannot read {self.records_path}: {describe_os_error(exc)}"
-                ) from exc
-            with contextlib.suppress(OSError):  # a filesystem without flock: read anyway
-                fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
-            try:
-                same = os.fstat(stream.fileno()).st_ino == os.stat(self.records_path).st_ino
-            except OSError:
-                same = False
-            if not same:
-                stream.close()
-                continue
-            try:
-                self._query("BEGIN")
-                if self._meta("compacting"):
-                    # A compaction died half way: the state points into the new file.
-                    with contextlib.suppress(OSError):
-                        compacted = open(self.path / COMPACT_FILE, "rb")  # noqa: SIM115
-                        stream.close()
-                        stream = compacted
-                yield stream
-            finally:
-                stream.close()
-                with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("COMMIT")
-            return
-        raise CorpusError(f"{self.records_path} keeps being replaced: try again")
-
-    def records(
-        self, low: int | None = None, high: int | None = None, run: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Intact records in id order, each id once, optionally within ``[low, high]`` or
-        written by run ``run``; damaged ones are skipped and counted in ``report``."""
-        query = "SELECT id, offset, length, sha256 FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
-        parameters: tuple = (ARTICLE, low or 0, high or 2**63 - 1)
-        if run is not None:
-            query += " AND run_id = ?"
-            parameters += (run,)
-        with self._snapshot() as stream:
-            size = os.fstat(stream.fileno()).st_size
-            try:
-                rows = self.db.execute(query + " ORDER BY id", parameters)
-                for article_id, offset, length, sha in rows:
-                    if offset is None or length is None or offset + length > size:
-                        self.report.note(article_id, "record lies past the end of the file")
-                        continue
-                    stream.seek(offset)
-                    line = stream.read(length)
-                    checked = check_line(line)
-                    if checked is None or checked[0] != article_id or sha not in (None, checked[1]):
-                        self.report.note(article_id, "record damaged")
-                        continue
-                    self.report.yielded += 1
-                    yield json.loads(line)
-            except sqlite3.DatabaseError as exc:
-                raise _damaged_state(self.path / STATE_FILE, exc) from exc
-
-    def run_ids(self) -> list[int]:
-        return [row[0] for row in self._query("SELECT id FROM runs ORDER BY id")]
-
-    def summary(self) -> dict[str, Any]:
-        counts = dict(self._query("SELECT status, count(*) FROM ids GROUP BY status"))
-        highest = self._query("SELECT max(id) FROM ids")[0][0]
-        last = self._query(
-            "SELECT id, started_at, ended_at, articles, missing, failed, exit_code "
-            "FROM runs ORDER BY id DESC LIMIT 1"
-        )
-        size = 0
-        for entry in self.path.iterdir():
-            with contextlib.suppress(OSError):
-                if entry.is_file():
-                    size += entry.stat().st_size
-        try:
-            next_id = _next_id(self.db)
-        except sqlite3.DatabaseError as exc:
-            raise _damaged_state(self.path / STATE_FILE, exc) from exc
-        return {
-            "corpus": str(self.path),
-            "articles": counts.get(ARTICLE, 0),
-            "missing": counts.get(MISSING, 0),
-            "failed": counts.get(FAILED, 0),
-            "highest_id": highest,
-            "next_id": next_id,
-            "last_run": None
-            if not last
-            else dict(
-                zip(
-                    ("id", "started_at", "ended_at", "articles", "missing", "failed", "exit_code"),
-                    last[0],
-                )
-            ),
-            "size_bytes": size,
-            "damage": self.quick_damage(),
-        }
-
-    def quick_damage(self) -> list[str]:
-        """Damage that shows without reading the records: a missing or short file."""
-        committed = self._meta("committed_size", 0) or 0
-        if self.records_path.is_dir():
-            return [f"{self.records_path} is a directory"]
-        try:
-            size = self.records_path.stat().st_size
-        except OSError:
-            return [f"{self.records_path} is missing"] if committed else []
-        if size < committed and not self._meta("compacting"):
-            return [f"{self.records_path} is {committed - size} bytes shorter than its state says"]
-        return []
-
-
-# -- zkiz verify: an fsck of the corpus ---------------------------------------------------
-
-
-@dataclass
-class Verification:
-    """What ``verify`` found: ``problems`` is empty for a sound corpus; ``notes`` tell of
-    what is normal but worth knowing (a killed run's tail, lines a compaction will drop)."""
-
-    records: int = 0
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def verify(path: Path) -> Verification:
-    """Check every record against the state (span, whole line, id, ``sha256``) without
-    writing anything."""
-    found = Verification()
-    try:
-        reader = CorpusReader(path)
-    except CorpusError as exc:
-        found.problems.append(str(exc))
-        return found
-    try:
-        integrity = reader._query("PRAGMA quick_check")
-        if integrity != [("ok",)]:
-            found.problems.append(f"state {path / STATE_FILE} is damaged: {integrity[0][0]}")
-            return found
-        found.problems.extend(reader.quick_damage())
-        if not found.problems:
-            for _ in reader.records():
-                pass
-        report = reader.report
-        found.records = report.yielded + report.damaged
-        if report.damaged:
-            examples = "; ".join(report.examples)
-            found.problems.append(
-                f"{report.damaged} of {found.records} records damaged ({examples})"
-            )
-        committed = reader._meta("committed_size", 0) or 0
-        with contextlib.suppress(OSError):
-            size = reader.records_path.stat().st_size
-            if size > committed:
-                found.notes.append(
-                    f"{size - committed} bytes past the committed end of {RECORDS_FILE} "
-                    "(a killed run's uncommitted batch, or records added by hand): the next "
-                    "fetch cuts or takes them in"
-                )
-        dead = reader._meta("dead_lines", 0) or 0
-        if dead:
-            found.notes.append(f"{dead} replaced line(s), dropped by the next compaction")
-    except CorpusError as exc:
-        found.problems.append(str(exc))
-    finally:
-        reader.close()
-    return found
-
-
-def repair(path: Path) -> list[str]:
-    """Mend what can be mended, as the corpus's writer (so under its lock): an
-    unreadable state is set aside and rebuilt from ``records.jsonl``; records that are
-    gone or damaged are set aside and their ids forgotten, to be fetched again."""
-    actions: list[str] = []
-    state = path / STATE_FILE
-    if state.is_file() and not _state_is_sound(state):
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            damaged = path / (STATE_FILE + suffix)
-            if damaged.exists():
-                os.replace(damaged, path / f"{STATE_FILE}{suffix}.damaged-{stamp}")
-        actions.append(f"set aside the unreadable state as {STATE_FILE}.damaged-{stamp}")
-    if not state.exists() and not (path / RECORDS_FILE).is_file():
-        raise CorpusError(f"{path} is not a zkiz corpus (no {STATE_FILE}, no {RECORDS_FILE})")
-    with Corpus(path, repair=True) as corpus:
-        corpus.check_records()
-        actions.extend(corpus.repairs)
-    return actions
-
-
-def _state_is_sound(state: Path) -> bool:
-    try:
-        db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return False
-    try:
-        return db.execute("PRAGMA quick_check").fetchall() == [("ok",)] and bool(
-            db.execute("SELECT count(*) FROM meta").fetchone()
-        )
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()

@@ -1,0 +1,235 @@
+"""Reading a corpus without writing a byte: ``status``, ``export`` and ``verify``.
+
+Readers take no writer lock and open the state read-only, so they work while a crawl
+runs and on a read-only corpus; damage makes them skip and count, never raise mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zkiz_corpus.storing import (
+    ARTICLE,
+    COMPACT_FILE,
+    FAILED,
+    MISSING,
+    RECORDS_FILE,
+    SCHEMA,
+    STATE_FILE,
+    CorpusDamaged,
+    CorpusError,
+    check_line,
+    damaged_state,
+    describe_os_error,
+    next_id,
+)
+
+
+@dataclass
+class ReadReport:
+    """What a reader met: records yielded, records it had to skip, and why."""
+
+    yielded: int = 0
+    damaged: int = 0
+    examples: list[str] = field(default_factory=list)  # the first few, for one line
+
+    def note(self, article_id: int, why: str) -> None:
+        self.damaged += 1
+        if len(self.examples) < 3:
+            self.examples.append(f"id {article_id}: {why}")
+
+
+class CorpusReader:
+    """Committed records and state of a corpus, read while a crawl may be running.
+
+    Opens nothing for writing, so it works on a read-only corpus; skips what damage has
+    made unreadable and says so in ``report``, never raising on a bad line.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_dir():
+            raise CorpusError(f"{path} is not a zkiz corpus (no such directory)")
+        if not (path / STATE_FILE).is_file():
+            raise CorpusError(f"{path} is not a zkiz corpus (no {STATE_FILE})")
+        self.path = path
+        self.records_path = path / RECORDS_FILE
+        self.db = _connect_readonly(path / STATE_FILE)
+        self.report = ReadReport()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        try:
+            return self.db.execute(sql, parameters).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise damaged_state(self.path / STATE_FILE, exc) from exc
+
+    def _meta(self, key: str, default: Any = None) -> Any:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """The records file and a read transaction of the state that describes it.
+
+        A shared ``flock`` on the file keeps a compaction from replacing it while it is
+        read; a file renamed in place meanwhile is opened again.
+        """
+        for _ in range(20):
+            try:
+                stream = open(self.records_path, "rb")  # noqa: SIM115 - closed below
+            except IsADirectoryError:
+                raise CorpusDamaged(f"{self.records_path} is a directory, not a file") from None
+            except FileNotFoundError:
+                raise CorpusDamaged(
+                    f"{self.records_path} is missing: run 'zkiz verify --corpus {self.path}'"
+                ) from None
+            except OSError as exc:
+                raise CorpusError(
+                    f"cannot read {self.records_path}: {describe_os_error(exc)}"
+                ) from exc
+            with contextlib.suppress(OSError):  # a filesystem without flock: read anyway
+                fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
+            try:
+                same = os.fstat(stream.fileno()).st_ino == os.stat(self.records_path).st_ino
+            except OSError:
+                same = False
+            if not same:
+                stream.close()
+                continue
+            try:
+                self._query("BEGIN")
+                if self._meta("compacting"):
+                    # A compaction died half way: the state points into the new file.
+                    with contextlib.suppress(OSError):
+                        compacted = open(self.path / COMPACT_FILE, "rb")  # noqa: SIM115
+                        stream.close()
+                        stream = compacted
+                yield stream
+            finally:
+                stream.close()
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("COMMIT")
+            return
+        raise CorpusError(f"{self.records_path} keeps being replaced: try again")
+
+    def records(
+        self, low: int | None = None, high: int | None = None, run: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Intact records in id order, each id once, optionally within ``[low, high]`` or
+        written by run ``run``; damaged ones are skipped and counted in ``report``."""
+        query = "SELECT id, offset, length, sha256 FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
+        parameters: tuple = (ARTICLE, low or 0, high or 2**63 - 1)
+        if run is not None:
+            query += " AND run_id = ?"
+            parameters += (run,)
+        with self._snapshot() as stream:
+            size = os.fstat(stream.fileno()).st_size
+            try:
+                rows = self.db.execute(query + " ORDER BY id", parameters)
+                for article_id, offset, length, sha in rows:
+                    if offset is None or length is None or offset + length > size:
+                        self.report.note(article_id, "record lies past the end of the file")
+                        continue
+                    stream.seek(offset)
+                    line = stream.read(length)
+                    checked = check_line(line)
+                    if checked is None or checked[0] != article_id or sha not in (None, checked[1]):
+                        self.report.note(article_id, "record damaged")
+                        continue
+                    self.report.yielded += 1
+                    yield json.loads(line)
+            except sqlite3.DatabaseError as exc:
+                raise damaged_state(self.path / STATE_FILE, exc) from exc
+
+    def run_ids(self) -> list[int]:
+        return [row[0] for row in self._query("SELECT id FROM runs ORDER BY id")]
+
+    def summary(self) -> dict[str, Any]:
+        counts = dict(self._query("SELECT status, count(*) FROM ids GROUP BY status"))
+        highest = self._query("SELECT max(id) FROM ids")[0][0]
+        last = self._query(
+            "SELECT id, started_at, ended_at, articles, missing, failed, exit_code "
+            "FROM runs ORDER BY id DESC LIMIT 1"
+        )
+        size = 0
+        for entry in self.path.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.is_file():
+                    size += entry.stat().st_size
+        try:
+            next_one = next_id(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise damaged_state(self.path / STATE_FILE, exc) from exc
+        return {
+            "corpus": str(self.path),
+            "articles": counts.get(ARTICLE, 0),
+            "missing": counts.get(MISSING, 0),
+            "failed": counts.get(FAILED, 0),
+            "highest_id": highest,
+            "next_id": next_one,
+            "last_run": None
+            if not last
+            else dict(
+                zip(
+                    ("id", "started_at", "ended_at", "articles", "missing", "failed", "exit_code"),
+                    last[0],
+                )
+            ),
+            "size_bytes": size,
+            "damage": self.quick_damage(),
+        }
+
+    def quick_damage(self) -> list[str]:
+        """Damage that shows without reading the records: a missing or short file."""
+        committed = self._meta("committed_size", 0) or 0
+        if self.records_path.is_dir():
+            return [f"{self.records_path} is a directory"]
+        try:
+            size = self.records_path.stat().st_size
+        except OSError:
+            return [f"{self.records_path} is missing"] if committed else []
+        if size < committed and not self._meta("compacting"):
+            return [f"{self.records_path} is {committed - size} bytes shorter than its state says"]
+        return []
+
+
+def _connect_readonly(state_path: Path) -> sqlite3.Connection:
+    """Open the state for reading only: never writes, works on a read-only corpus.
+
+    A database left in WAL mode by a killed run needs its shared-memory file, which a
+    read-only directory may not let SQLite create; then it is read as immutable.
+    """
+    last: sqlite3.Error | None = None
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"file:{state_path}?{mode}", uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            db.execute("SELECT count(*) FROM ids").fetchone()
+            db.execute("SELECT count(*) FROM meta").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            last = exc
+            if "no such table" in str(exc):
+                # A state its first writer could not even set up (a full disk): as empty.
+                empty = sqlite3.connect(":memory:", isolation_level=None)
+                empty.executescript(SCHEMA)
+                return empty
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            last = exc
+            break
+    raise damaged_state(state_path, last or sqlite3.DatabaseError("cannot open"))

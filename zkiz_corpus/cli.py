@@ -6,9 +6,11 @@ error a user can cause is one line on stderr and a documented exit status.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -26,13 +28,22 @@ from zkiz_corpus.checking import repair, verify
 from zkiz_corpus.converting import ConversionError, make_converter, normalise_config
 from zkiz_corpus.crawling import (
     DEFAULT_MAX_MISSES,
+    MAX_CONCURRENCY,
     Crawler,
     HostUnreachable,
     Plan,
     Stats,
     StreamStore,
 )
-from zkiz_corpus.fetching import DEFAULT_USER_AGENT, HttpSource, SourceError, open_source
+from zkiz_corpus.fetching import (
+    DEFAULT_USER_AGENT,
+    MAX_ID,
+    HttpSource,
+    SourceError,
+    base_url_problem,
+    escaped,
+    open_source,
+)
 from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.storing import (
@@ -47,6 +58,8 @@ from zkiz_corpus.storing import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as shells and systemd expect
+MAX_SECONDS = 3600.0  # --delay and --timeout: an hour is already no crawl at all
 EXIT_BROKEN_PIPE = 128 + 13
 DEFAULT_BASE_URL = "https://articles.zkiz.com/"
 DEFAULT_CORPUS = "zkiz-corpus"
@@ -85,7 +98,7 @@ class OneLineErrors(click.Group):
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("zkiz: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(_Interrupts.exit_code())
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
@@ -144,13 +157,56 @@ def _validate_convert(ctx: click.Context, param: click.Parameter, value: str | N
 
 
 def _validate_base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"{value!r} is not an http(s) URL", param_hint="'--base-url'")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(
+            f"{escaped(value, 200)!r} is not an http(s) URL", param_hint="'--base-url'"
+        )
+    problem = base_url_problem(value)
+    if problem is not None:
+        raise click.BadParameter(
+            f"{escaped(value, 200)!r}: {escaped(problem, 200)}", param_hint="'--base-url'"
+        )
     return value
 
 
-ID = click.IntRange(min=1)
+def _validate_user_agent(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # An HTTP header value: printable ASCII, one line (anything else is refused by the
+    # HTTP client on every request, or splits the header).
+    if not value or len(value) > 1000 or not all(" " <= c <= "~" for c in value):
+        raise click.BadParameter(
+            f"{escaped(value, 80)!r} is not a User-Agent: printable ASCII on one line",
+            param_hint="'--user-agent'",
+        )
+    return value
+
+
+class _Seconds(click.ParamType):
+    """A finite number of seconds within bounds (``nan``, ``inf`` and ``1e300`` are not)."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float, low_open: bool = False) -> None:
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{escaped(str(value))!r} is not a number of seconds", param, ctx)
+        low_ok = seconds > self.low if self.low_open else seconds >= self.low
+        if not (math.isfinite(seconds) and low_ok and seconds <= self.high):
+            bound = ">" if self.low_open else ">="
+            self.fail(f"{value} is not {bound} {self.low:g} and <= {self.high:g}", param, ctx)
+        return seconds
+
+
+ID = click.IntRange(min=1, max=MAX_ID)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -170,7 +226,9 @@ def cli() -> None:
 @cli.command()
 @click.option("--from-id", type=ID, help="First permalink id (default: after the highest seen).")
 @click.option("--to-id", type=ID, help="Last id, inclusive.")
-@click.option("--count", type=click.IntRange(min=1), help="Walk this many ids from --from-id.")
+@click.option(
+    "--count", type=click.IntRange(min=1, max=MAX_ID), help="Walk this many ids from --from-id."
+)
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),
@@ -210,14 +268,14 @@ def cli() -> None:
 )
 @click.option(
     "--delay",
-    type=click.FloatRange(min=0),
+    type=_Seconds(0, MAX_SECONDS),
     default=1.0,
     show_default=True,
     help="Seconds between requests.",
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_CONCURRENCY),
     default=1,
     show_default=True,
     help="Requests in flight.",
@@ -238,17 +296,19 @@ def cli() -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Seconds(0, MAX_SECONDS, low_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds to wait for a connection or a read.",
+    help="Seconds a whole response may take: connect, headers and body.",
 )
 @click.option(
     "--warc",
     type=click.Path(path_type=Path),
     help="Also keep every HTTP exchange in this WARC file (appended).",
 )
-@click.option("--user-agent", default=DEFAULT_USER_AGENT, show_default=True)
+@click.option(
+    "--user-agent", default=DEFAULT_USER_AGENT, show_default=True, callback=_validate_user_agent
+)
 @click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt.")
 @click.option("--refetch", is_flag=True, help="Fetch ids the corpus already holds again.")
 @click.option(
@@ -275,10 +335,13 @@ def fetch(**options: Any) -> int:
     \b
     Exit status: 0 every id resolved (article or confirmed missing); 1 some ids failed
     (they are retried next run) or the host is unreachable; 2 usage error; 75 the
-    corpus is locked by another run; 130 interrupted; 141 the reader of -o - went away.
+    corpus is locked by another run; 130 SIGINT, 143 SIGTERM; 141 the reader of -o - went
+    away.
     """
     _setup_logging(options["quiet"], options["verbose"])
-    return _run_fetch(options)
+    interrupts = _Interrupts()
+    with interrupts.installed():  # from the start: a signal in start-up is obeyed too
+        return _run_fetch(options, interrupts)
 
 
 def _plan(options: dict[str, Any], corpus: Corpus | None) -> Plan:
@@ -315,6 +378,8 @@ def _check_options(options: dict[str, Any]) -> None:
         raise click.UsageError("give --to-id or --count, not both")
     if first is not None and last is not None and last < first:
         raise click.UsageError(f"--to-id {last} is below --from-id {first}")
+    if first is not None and options["count"] is not None and first + options["count"] > MAX_ID:
+        raise click.UsageError(f"--from-id {first} plus --count goes past the highest id {MAX_ID}")
 
 
 def _open_file_source(path: Path) -> Any:
@@ -357,7 +422,7 @@ def _open_corpus(path: Path, **settings: Any) -> Corpus:
         raise click.BadParameter(str(exc), param_hint="'--corpus'") from None
 
 
-def _run_fetch(options: dict[str, Any]) -> int:
+def _run_fetch(options: dict[str, Any], interrupts: _Interrupts) -> int:
     sink = _output_sink(options)
     corpus_path = options["corpus"]
     if corpus_path is None and sink is None:
@@ -373,7 +438,6 @@ def _run_fetch(options: dict[str, Any]) -> int:
         )
     _check_options(options)
     file_source = _open_file_source(options["source"]) if options["source"] else None
-    interrupts = _Interrupts()
     errors: list[WriteError] = []  # the first is reported, in one line
     with ExitStack() as stack:
         corpus = None
@@ -408,7 +472,6 @@ def _run_fetch(options: dict[str, Any]) -> int:
             options["convert"],
             on_progress=progress.update,
         )
-        stack.enter_context(interrupts.installed())
         run_id = corpus.start_run(records.utc_now()) if corpus is not None else None
         code = EXIT_OK
         unreachable = False
@@ -423,7 +486,7 @@ def _run_fetch(options: dict[str, Any]) -> int:
             stats, code = crawler.stats, EXIT_BROKEN_PIPE
         except KeyboardInterrupt:
             # The id in hand is dropped (fetched again next run); what is pending commits.
-            stats, code = crawler.stats, EXIT_INTERRUPTED
+            stats, code = crawler.stats, _Interrupts.exit_code()
             progress.finish()
             log.error("interrupted: committing what was fetched")
         except WriteError as exc:
@@ -439,6 +502,10 @@ def _run_fetch(options: dict[str, Any]) -> int:
                 errors.append(exc)
         if (stats.failed and code == EXIT_OK) or errors:
             code = EXIT_FAILED
+        damage = getattr(file_source, "damage", None)
+        if damage is not None:  # what it held was read; the rest is lost, and that is said
+            log.error("%s", damage)
+            code = EXIT_FAILED if code == EXIT_OK else code
         if corpus is not None:
             try:
                 corpus.end_run(records.utc_now(), code)
@@ -532,14 +599,30 @@ class _Interrupts:
     """SIGINT and SIGTERM stop a run, but never in the middle of a commit or a record.
 
     Inside ``critical()`` a signal is only noted; it takes effect when the section ends,
-    so stdout never gets half a line and the corpus never half a batch.
+    so stdout never gets half a line and the corpus never half a batch. A second signal
+    while the first is being obeyed ends the process at once (what was committed stays
+    committed, as after kill -9), never with a traceback. The exit status is 128 + the
+    first signal: 130 for SIGINT, 143 for SIGTERM.
     """
+
+    signum: int | None = None  # the first stop signal of this process
 
     def __init__(self) -> None:
         self.depth = 0
         self.pending = False
 
+    @classmethod
+    def exit_code(cls) -> int:
+        return 128 + cls.signum if cls.signum is not None else EXIT_INTERRUPTED
+
     def _handle(self, signum: int, frame: Any) -> None:
+        if _Interrupts.signum is not None:
+            os.write(2, b"zkiz: interrupted again: stopping now\n")
+            os._exit(_Interrupts.exit_code())
+        _Interrupts.signum = signum
+        # The interpreter puts the default handlers back as it exits, and a signal then
+        # kills it with a status of -2: by then the exit status is decided, so ignore.
+        atexit.register(_ignore_stop_signals)
         if self.depth:
             self.pending = True
         else:
@@ -558,6 +641,7 @@ class _Interrupts:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
+        _Interrupts.signum = None
         try:
             previous = {sig: signal.signal(sig, self._handle) for sig in _STOP_SIGNALS}
         except ValueError:  # not the main thread (embedded use): leave signals alone
@@ -566,11 +650,19 @@ class _Interrupts:
         try:
             yield
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            # Once stopping, stay in charge: a second signal on the way out ends the
+            # process with the same status, not with the default handler's traceback.
+            if _Interrupts.signum is None:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _ignore_stop_signals() -> None:
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class _Progress:

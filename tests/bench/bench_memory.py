@@ -1,0 +1,75 @@
+"""Benchmark: peak memory of a crawl of big pages at high concurrency.
+
+    python tests/bench/bench_memory.py                      # 1000 ids of 7.9 MB, concurrency 32
+    python tests/bench/bench_memory.py --ids 100 --concurrency 8
+
+Serves one 7.9 MB archive page (one article of one long paragraph) for every id from a
+threaded server on loopback, runs ``zkiz fetch --delay 0 --concurrency N -o /dev/null``
+and prints the peak RSS of the process (VmHWM). The README's bound: 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from archive import Archive, ArticleSpec, markup_div_br, page
+
+PEAK_RSS_AT_EXIT = (
+    "import atexit, re, sys\n"
+    "atexit.register(lambda: sys.stderr.write(re.search(r'VmHWM:.*', "
+    "open('/proc/self/status').read()).group(0) + '\\n'))\n"
+    "from zkiz_corpus.cli import main\nmain()"
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    options = parser.parse_args()
+    big = page(markup_div_br([ArticleSpec(1, "大", ("長" * 2_600_000,))]))
+    with Archive({n: big for n in range(1, options.ids + 1)}) as archive:
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PEAK_RSS_AT_EXIT,
+                "fetch",
+                "--from-id",
+                "1",
+                "--count",
+                str(options.ids),
+                "--base-url",
+                archive.base_url,
+                "--delay",
+                "0",
+                "--concurrency",
+                str(options.concurrency),
+                "-o",
+                "/dev/null",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.monotonic() - started
+    peak = re.search(r"VmHWM:\s+(\d+) kB", done.stderr)
+    if done.returncode != 0 or peak is None:
+        print(done.stderr, file=sys.stderr)
+        return 1
+    print(
+        f"{options.ids} ids of {len(big.body) / 1e6:.1f} MB at concurrency "
+        f"{options.concurrency}: peak RSS {int(peak.group(1)) / 1024:.0f} MB in {elapsed:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -527,3 +527,32 @@ def test_a_read_only_corpus_can_be_read(served, tmp_path):
     finally:
         for entry in [corpus, *corpus.iterdir()]:
             entry.chmod(0o755 if entry.is_dir() else 0o644)
+
+
+# -- signals at start-up: no traceback, 130/143 --------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_is_obeyed_without_a_traceback(served, tmp_path, signum):
+    """From the moment the interpreter runs our code (it starts itself first: a signal
+    inside its own start-up is its own affair), through our imports, to the command."""
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus, FIRST, 30).returncode == 0
+    bare = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append(time.monotonic() - started)
+    ours = 2 * sorted(bare)[1]
+    for delay in (ours, ours + 0.05, ours + 0.1, ours + 0.2, ours + 0.4):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zkiz_corpus", "export", "--corpus", str(corpus)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(delay)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+        assert b"Traceback" not in stderr, stderr.decode()
+        assert process.returncode in (0, 128 + signum), (delay, process.returncode, stderr)
+        assert stderr.count(b"\n") <= 1, stderr

@@ -941,4 +941,7 @@ def schema() -> int:
 
 
 def main() -> None:
-    cli(prog_name="zkiz")
+    # Every command stops on SIGINT/SIGTERM with 130/143 and one line; fetch nests its
+    # own handling, which also keeps a signal from cutting a commit in half.
+    with _Interrupts().installed():
+        cli(prog_name="zkiz")

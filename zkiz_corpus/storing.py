@@ -121,7 +121,8 @@ class _Pending:
     status: str
     error: str | None
     fetched_at: str | None
-    record: dict[str, Any] | None
+    line: bytes | None = None  # the record, serialised once, as it will be written
+    sha256: str | None = None
 
 
 def check_line(line: bytes) -> tuple[int, str, str | None] | None:
@@ -157,6 +158,7 @@ class Corpus:
         *,
         batch_size: int = 200,
         batch_seconds: float = 0.5,
+        batch_bytes: int = 4 * 1024 * 1024,
         on_commit: Callable[[bytes], None] | None = None,
         guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
         record_misses: bool = True,
@@ -171,6 +173,9 @@ class Corpus:
         self.state_path = path / STATE_FILE
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
+        # Memory: a batch of big pages is committed before it holds more than this.
+        self.batch_bytes = batch_bytes
+        self._pending_bytes = 0
         self.on_commit = on_commit
         self._guard = guard
         self._pending: list[_Pending] = []
@@ -405,20 +410,25 @@ class Corpus:
             )
 
     def add_article(self, record: dict[str, Any]) -> None:
-        self._add(_Pending(record["id"], ARTICLE, None, record["fetched_at"], record))
+        line = dumps(record).encode("utf-8")
+        self._pending_bytes += len(line)
+        self._add(
+            _Pending(record["id"], ARTICLE, None, record["fetched_at"], line, record["sha256"])
+        )
 
     def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None:
         if not self._record_misses:
             return
-        self._add(_Pending(article_id, MISSING, reason, fetched_at, None))
+        self._add(_Pending(article_id, MISSING, reason, fetched_at))
 
     def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None:
-        self._add(_Pending(article_id, FAILED, reason, fetched_at, None))
+        self._add(_Pending(article_id, FAILED, reason, fetched_at))
 
     def _add(self, pending: _Pending) -> None:
         self._pending.append(pending)
         if (
             len(self._pending) >= self.batch_size
+            or self._pending_bytes >= self.batch_bytes
             or time.monotonic() - self._last_commit >= self.batch_seconds
         ):
             self.commit()
@@ -433,20 +443,22 @@ class Corpus:
 
     def _commit(self) -> None:
         pending, self._pending = self._pending, []
+        self._pending_bytes = 0
         rows = []
         offset = self._size
         lines = []
         for item in pending:
             span: tuple[int | None, int | None] = (None, None)
-            sha = None
-            if item.record is not None:
-                line = dumps(item.record).encode("utf-8")
-                lines.append(line)
-                span = (offset, len(line))
-                offset += len(line)
-                sha = item.record["sha256"]
-            rows.append((item.article_id, item.status, item.error, item.fetched_at, sha, *span))
+            if item.line is not None:
+                lines.append(item.line)
+                span = (offset, len(item.line))
+                offset += len(item.line)
+                item.line = None
+            rows.append(
+                (item.article_id, item.status, item.error, item.fetched_at, item.sha256, *span)
+            )
         data = b"".join(lines)
+        del lines
         if data:
             try:
                 with _writing(self.records_path):

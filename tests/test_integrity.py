@@ -11,6 +11,7 @@ import resource
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from archive import Archive, ArticleSpec, markup_div_br, numbered_pages, page
-from conftest import ROOT, jsonl, one_line_error, run_zkiz
+from conftest import ROOT, jsonl, kill9_after_requests, one_line_error, run_zkiz
 
 FIRST, COUNT = 5000, 120
 
@@ -280,10 +281,10 @@ KILLED_AT_SWITCH = """
 import os, signal, sys
 from zkiz_corpus import cli
 moment, real_replace = os.environ["KILL_MOMENT"], os.replace
-def replace(source, target):
+def replace(source, target, **dir_fds):
     if str(target).endswith("records.jsonl") and moment == "before":
         os.kill(os.getpid(), signal.SIGKILL)
-    real_replace(source, target)
+    real_replace(source, target, **dir_fds)
     if str(target).endswith("records.jsonl"):
         os.kill(os.getpid(), signal.SIGKILL)
 os.replace = replace
@@ -556,3 +557,183 @@ def test_a_signal_during_start_up_is_obeyed_without_a_traceback(served, tmp_path
         assert b"Traceback" not in stderr, stderr.decode()
         assert process.returncode in (0, 128 + signum), (delay, process.returncode, stderr)
         assert stderr.count(b"\n") <= 1, stderr
+
+
+# -- found by an outside attack on the above ------------------------------------------
+
+
+def test_a_corpus_renamed_under_a_running_refetch_harms_no_other_corpus(served, tmp_path):
+    corpus, moved = tmp_path / "corpus", tmp_path / "corpus.moved"
+    assert fetch(served, corpus).returncode == 0
+    served.latency = 0.01
+    first = start_fetch(served, corpus, "--refetch")
+    deadline = time.monotonic() + 30
+    while len(served.requests) < COUNT + 20 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.rename(corpus, moved)
+    served.latency = 0
+    second = fetch(served, corpus, FIRST, 30)  # a new corpus under the old name
+    assert second.returncode == 0, second.stderr
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert exported_ids(corpus) == file_ids(corpus) == served.article_ids[:20]
+    assert exported_ids(moved) == file_ids(moved) == served.article_ids
+
+
+def test_export_writes_into_devices_pipes_and_symlinks_without_replacing_them(served, tmp_path):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus, FIRST, 30).returncode == 0
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    assert run_zkiz("export", "--corpus", str(corpus), "-o", str(link)).returncode == 0
+    assert link.is_symlink()
+    assert [r["id"] for r in jsonl(real.read_bytes())] == served.article_ids[:20]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zkiz_corpus", "export", "--corpus", str(corpus), "-o", str(fifo)]
+    )
+    with open(fifo, "rb") as reader:
+        received = reader.read()
+    assert process.wait(timeout=30) == 0
+    assert [r["id"] for r in jsonl(received)] == served.article_ids[:20]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    if os.geteuid() == 0:  # a look-alike of /dev/null
+        null = tmp_path / "null"
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        assert run_zkiz("export", "--corpus", str(corpus), "-o", str(null)).returncode == 0
+        assert stat.S_ISCHR(null.stat().st_mode)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+@pytest.mark.parametrize("option", ["-o", "-O", "--warc"])
+def test_an_output_onto_a_corpus_file_is_refused(served, tmp_path, option):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus, FIRST, 30).returncode == 0
+    before = (corpus / "records.jsonl").read_bytes()
+    (tmp_path / "alias.jsonl").symlink_to(corpus / "records.jsonl")
+    for target in (corpus / "records.jsonl", tmp_path / "alias.jsonl", corpus / "state.sqlite3"):
+        done = fetch(served, corpus, FIRST + 30, 10, option, str(target))
+        assert done.returncode == 2
+        assert "corpus's own" in one_line_error(done)
+    refused = run_zkiz("export", "--corpus", str(corpus), "-o", str(corpus / "records.jsonl"))
+    assert refused.returncode == 2
+    assert (corpus / "records.jsonl").read_bytes() == before
+
+
+def test_records_appended_while_a_run_goes_are_taken_in(served, tmp_path):
+    corpus, other = tmp_path / "corpus", tmp_path / "other"
+    assert fetch(served, other, FIRST + 60, 60).returncode == 0
+    foreign = (other / "records.jsonl").read_bytes()
+    served.latency = 0.01
+    started_at = len(served.requests)
+    process = start_fetch(served, corpus, count=60)
+    deadline = time.monotonic() + 30
+    while len(served.requests) < started_at + 20 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    with open(corpus / "records.jsonl", "ab") as stream:
+        stream.write(foreign)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert exported_ids(corpus) == served.article_ids
+
+
+def test_records_appended_after_a_kill9_are_taken_in(served, tmp_path):
+    corpus, other = tmp_path / "corpus", tmp_path / "other"
+    assert fetch(served, other, FIRST + 60, 60).returncode == 0
+    served.latency = 0.01
+    process = start_fetch(served, corpus, count=60)
+    kill9_after_requests(process, served, 30)
+    with open(corpus / "records.jsonl", "ab") as stream:
+        stream.write((other / "records.jsonl").read_bytes())
+    assert fetch(served, corpus, FIRST, 60).returncode == 0
+    assert exported_ids(corpus) == served.article_ids
+
+
+def test_a_state_older_than_its_records_cuts_nothing(served, tmp_path):
+    """As after the write-ahead log of a killed run was deleted: the state is an older
+    one, of a writer that died, naming no batch in flight; the records are kept."""
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus).returncode == 0
+    with sqlite3.connect(corpus / "state.sqlite3") as db:
+        half = db.execute(
+            "SELECT offset FROM ids WHERE status = 'article' ORDER BY offset LIMIT 1 OFFSET 40"
+        ).fetchone()[0]
+        db.execute("DELETE FROM ids WHERE offset >= ?", (half,))
+        db.execute("UPDATE meta SET value = ? WHERE key = 'committed_size'", (half,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('writer_open', 1)")
+    assert fetch(served, corpus, FIRST + COUNT, 5).returncode == 0
+    assert exported_ids(corpus) == served.article_ids
+
+
+def test_a_fetch_waits_out_a_long_export(served, tmp_path):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus).returncode == 0
+    reader = subprocess.Popen(  # an export blocked on a full pipe, mid-transaction
+        [sys.executable, "-m", "zkiz_corpus", "export", "--corpus", str(corpus)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1)
+    one_more = fetch(served, corpus, FIRST + COUNT, 5)
+    stdout, _ = reader.communicate(timeout=60)
+    assert one_more.returncode == 0, one_more.stderr
+    assert reader.returncode == 0
+    assert [record["id"] for record in jsonl(stdout)] == served.article_ids
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "says"),
+    [
+        (["export", "--run", "²"], 2, "not a run id"),
+        (["export", "--run", "999"], 1, "no run 999"),
+        (["export", "-o", "{tmp}/x.parquet"], 2, "Parquet"),
+        (["fetch", "--from-id", str(2**63 - 1), "--count", "2"], 2, "past the highest id"),
+    ],
+)
+def test_small_refusals_are_one_line(served, tmp_path, args, status, says):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus, FIRST, 10).returncode == 0
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    done = run_zkiz(*args, "--corpus", str(corpus))
+    assert done.returncode == status
+    assert says in one_line_error(done)
+
+
+def test_closed_stdout_and_stderr_are_no_crash(served, tmp_path):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus, FIRST, 10).returncode == 0
+    for command in (["export"], ["status"], ["fetch", "--from-id", str(FIRST), "-o", "-"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "zkiz_corpus", *command, "--corpus", str(corpus)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(),
+            preexec_fn=lambda: os.close(1),
+        )
+        assert done.returncode in (1, 2), (command, done.stderr)
+        assert "stdout is closed" in done.stderr.decode()
+        no_traceback(done)
+    quiet = subprocess.run(
+        [
+            *(sys.executable, "-m", "zkiz_corpus", "fetch", "--corpus", str(corpus)),
+            *("--from-id", str(FIRST), "--count", "30", "--base-url", served.base_url),
+            *("--delay", "0"),
+        ],
+        stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert quiet.returncode == 0
+    assert exported_ids(corpus) == served.article_ids[:20]
+
+
+def test_readers_errors_carry_the_prefix(served, tmp_path):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus).returncode == 0
+    damage(corpus, "records truncated")
+    for command in (["export"], ["status"]):
+        done = run_zkiz(*command, "--corpus", str(corpus))
+        assert done.returncode == 1
+        assert all(line.startswith("zkiz: ") for line in done.stderr.decode().splitlines())

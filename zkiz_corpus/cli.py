@@ -101,9 +101,18 @@ class OneLineErrors(click.Group):
             sys.exit(_Interrupts.exit_code())
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # As Abort, so click does not print its blank line before ours.
+            raise click.exceptions.Abort() from None
+
 
 def _print(text: str) -> None:
     """A command's output on stdout; a failed write is a ``WriteError``, one line."""
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise WriteError("stdout", "stdout is closed")
     try:
         click.echo(text)
     except BrokenPipeError:
@@ -221,6 +230,7 @@ def cli() -> None:
       zkiz status
       zkiz export -o corpus.jsonl.gz
     """
+    _setup_logging(quiet=False, verbose=False)  # fetch sets its own -q/-v
 
 
 @cli.command()
@@ -403,6 +413,33 @@ def _http_source(options: dict[str, Any], stack: ExitStack, on_exchange: Any) ->
     return source
 
 
+CORPUS_FILES = (
+    "records.jsonl",
+    "records.jsonl.compact",
+    "records.salvaged",
+    STATE_FILE,
+    STATE_FILE + "-wal",
+    STATE_FILE + "-shm",
+)
+
+
+def _refuse_corpus_file(target: str | Path | None, corpus: Path | None, option: str) -> None:
+    """An output path that is one of the corpus's own files would destroy it: refused."""
+    if target is None or corpus is None or str(target) == STDOUT:
+        return
+    resolved = Path(os.path.realpath(target))
+    for name in CORPUS_FILES:
+        own = Path(os.path.realpath(corpus / name))
+        same = resolved == own
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(resolved, own)
+        if same:
+            raise click.BadParameter(
+                f"{target} is the corpus's own {name}: write somewhere else",
+                param_hint=f"'{option}'",
+            )
+
+
 def _output_sink(options: dict[str, Any]) -> JsonlSink | None:
     if options["output"] is not None and options["overwrite_output"] is not None:
         raise click.UsageError("give -o (append) or -O (overwrite), not both")
@@ -437,6 +474,9 @@ def _run_fetch(options: dict[str, Any], interrupts: _Interrupts) -> int:
             f"--from-id is required: {corpus_path} has no crawl state to continue from"
         )
     _check_options(options)
+    _refuse_corpus_file(options["output"], corpus_path, "-o")
+    _refuse_corpus_file(options["overwrite_output"], corpus_path, "-O")
+    _refuse_corpus_file(options["warc"], corpus_path, "--warc")
     file_source = _open_file_source(options["source"]) if options["source"] else None
     errors: list[WriteError] = []  # the first is reported, in one line
     with ExitStack() as stack:
@@ -784,7 +824,7 @@ def _reading(path: Path) -> Iterator[CorpusReader]:
 def _run_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | int | None:
     if value is None or value == "last":
         return value
-    if value.isdigit() and 0 < int(value) < 2**63:
+    if value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
         return int(value)
     raise click.BadParameter(f"{value!r} is not a run id (a number, or 'last')")
 
@@ -833,13 +873,20 @@ def export(
     """
     if from_id is not None and to_id is not None and to_id < from_id:
         raise click.UsageError(f"--to-id {to_id} is below --from-id {from_id}")
+    if output.endswith(".parquet"):
+        raise click.BadParameter(
+            "Parquet output is not built yet: write .jsonl or .jsonl.gz", param_hint="'-o'"
+        )
+    _refuse_corpus_file(output, corpus, "-o")
     sink = JsonlSink(output, atomic=output != STDOUT)
     with _reading(corpus) as reader:
+        runs = reader.run_ids() if run is not None else []
         if run == "last":
-            runs = reader.run_ids()
             if not runs:
                 raise Failure(f"{corpus} has no runs yet")
             run = runs[-1]
+        elif run is not None and run not in runs:
+            raise Failure(f"{corpus} has no run {run} (zkiz status shows the last one)")
         sink.open()
         try:
             batch: list[bytes] = []
@@ -943,5 +990,12 @@ def schema() -> int:
 def main() -> None:
     # Every command stops on SIGINT/SIGTERM with 130/143 and one line; fetch nests its
     # own handling, which also keeps a signal from cutting a commit in half.
-    with _Interrupts().installed():
-        cli(prog_name="zkiz")
+    if sys.stderr is None:  # started with stderr closed (2>&-): errors go nowhere, quietly
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    try:
+        with _Interrupts().installed():
+            cli(prog_name="zkiz")
+    finally:
+        # The exit status is decided; a signal while the interpreter shuts down (which
+        # puts the default handlers back) must not turn it into death by signal.
+        _ignore_stop_signals()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,8 @@ class JsonlSink:
     def open(self) -> None:
         """Open the target, creating missing parent directories; ``WriteError`` if not."""
         if self.target == STDOUT:
+            if sys.stdout is None:  # started with stdout closed (>&-)
+                raise WriteError("stdout", "stdout is closed")
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
             try:
@@ -48,9 +51,14 @@ class JsonlSink:
             except (AttributeError, OSError, ValueError):  # a captured stdout (CliRunner)
                 self._fd = -1
             return
-        path = Path(self.target)
+        # Through a symlink to what it names; a device or a pipe is written into, never
+        # replaced by a file (``-o /dev/stdout``, ``-o /dev/null``, a FIFO).
+        path = Path(os.path.realpath(self.target))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                if not stat.S_ISREG(path.stat().st_mode):
+                    self.atomic = False
             if self.atomic:
                 self._fd, self._temporary = tempfile.mkstemp(
                     prefix=f".{path.name}.", suffix=".partial", dir=path.parent
@@ -88,7 +96,7 @@ class JsonlSink:
                 os.fsync(fd)
             os.close(fd)
             if self._temporary is not None:
-                os.replace(self._temporary, self.target)
+                os.replace(self._temporary, os.path.realpath(self.target))
                 self._temporary = None
         except OSError as exc:
             raise WriteError(self.target, describe_os_error(exc)) from exc

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from zkiz_corpus.records import dumps
 
@@ -184,12 +184,14 @@ class Corpus:
         self.run_counts: Counter[str] = Counter()  # committed by this run, by status
         self.repairs: list[str] = []  # what opening or repairing changed, for people
         _prepare_directory(path)
+        # Every file is reached through the locked directory's descriptor, never by path:
+        # a directory renamed under a running writer takes the writer's files with it.
         self._dir_fd = _lock_directory(path)
         self._fd = -1
         self.db: sqlite3.Connection | None = None
         try:
             self.db = _connect(self.state_path)
-            self._fd = _open_records(self.records_path)
+            self._fd = self._open_records()
             with _writing(self.state_path):
                 self._finish_compaction()
             self._reconcile()
@@ -201,37 +203,63 @@ class Corpus:
 
     # -- opening -------------------------------------------------------------------
 
+    def _open_records(self) -> int:
+        try:
+            return os.open(
+                RECORDS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, dir_fd=self._dir_fd
+            )
+        except IsADirectoryError:
+            raise CorpusDamaged(
+                f"{self.records_path} is a directory, not a file of records: move it away"
+            ) from None
+        except OSError as exc:
+            raise CorpusError(f"cannot open {self.records_path}: {describe_os_error(exc)}") from exc
+
+    def _read(self, name: str = RECORDS_FILE) -> BinaryIO:
+        return os.fdopen(os.open(name, os.O_RDONLY, dir_fd=self._dir_fd), "rb")
+
+    def _exists(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self._dir_fd)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _replace(self, source: str, target: str) -> None:
+        os.replace(source, target, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+        with contextlib.suppress(OSError):  # make the rename durable
+            os.fsync(self._dir_fd)
+
     def _finish_compaction(self) -> None:
         """Complete (or discard) a compaction that was interrupted half way."""
-        compacted = self.path / COMPACT_FILE
         if self._meta("compacting"):
             # The state already points into the compacted file: put it in place.
-            if compacted.exists():
-                os.replace(compacted, self.records_path)
-                _fsync_directory(self.path)
+            if self._exists(COMPACT_FILE):
+                self._replace(COMPACT_FILE, RECORDS_FILE)
                 os.close(self._fd)
-                self._fd = _open_records(self.records_path)
+                self._fd = self._open_records()
             with self.db:
                 self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
-        elif compacted.exists():
-            compacted.unlink()
+        elif self._exists(COMPACT_FILE):
+            os.unlink(COMPACT_FILE, dir_fd=self._dir_fd)
 
     def _reconcile(self) -> None:
         """Bring the state and ``records.jsonl`` into agreement without losing a record.
 
-        Bytes past the committed size are a dead writer's uncommitted batch (cut: they
-        were never reported, and are fetched again) or bytes no writer of ours left, as
-        when the state file was deleted or a file of records copied in (adopted).
+        Bytes past the committed size are a dead writer's uncommitted batch, whose span
+        the state names before it is written (cut: never reported, fetched again), or
+        bytes no writer of ours left, as when the state file was deleted, a file of
+        records copied in or appended by hand (taken in).
         """
         committed = self._meta("committed_size")
-        writer_died = bool(self._meta("writer_open", 0))
+        batch = _span(self._meta("writing")) if self._meta("writer_open", 0) else None
         size = os.fstat(self._fd).st_size
         if committed is None:
-            committed, writer_died = 0, False
-        if size > committed and writer_died:
-            with _writing(self.records_path):
-                os.ftruncate(self._fd, committed)
-        elif size > committed:
+            committed, batch = 0, None
+        if size > committed and batch is not None and batch[0] == committed:
+            self._cut_uncommitted(committed, batch[1], size)
+            size = os.fstat(self._fd).st_size
+        if size > committed:
             self._adopt(committed, size)
             return
         elif size < committed and self._repairing:
@@ -244,13 +272,37 @@ class Corpus:
             )
         self._size = committed
 
+    def _take_in_foreign(self) -> None:
+        """Records appended to the file by someone else while we ran are taken in."""
+        size = os.fstat(self._fd).st_size
+        if size > self._size:
+            self._adopt(self._size, size)
+
+    def _cut_uncommitted(self, start: int, length: int, size: int) -> None:
+        """Cut a dead writer's uncommitted batch ``[start, start + length)``; whatever
+        was appended after it by someone else is kept (a copy goes to the salvage file
+        first, so a kill half way loses nothing) and moved up to ``start``."""
+        foreign = b""
+        if size > start + length:
+            with self._read() as stream:
+                stream.seek(start + length)
+                foreign = stream.read()
+            self._salvage(foreign)
+        with _writing(self.records_path):
+            os.ftruncate(self._fd, start)
+            if foreign:
+                write_all(self._fd, foreign)
+                os.fsync(self._fd)
+        with _writing(self.state_path), self.db:
+            self.db.execute("DELETE FROM meta WHERE key = 'writing'")
+
     def _adopt(self, start: int, size: int) -> None:
         """Take every intact record line from ``start`` on into the state; set aside
         (in ``records.salvaged``) whatever else is there."""
         rows: list[tuple[int, int, int, str, str | None]] = []
         salvage: list[bytes] = []
         end = offset = start
-        with open(self.records_path, "rb") as stream:
+        with self._read() as stream:
             stream.seek(start)
             for line in stream:
                 checked = check_line(line)
@@ -303,7 +355,7 @@ class Corpus:
             cut = size if lost[0] is None else min(lost[0], size)
             self.db.execute("DELETE FROM ids WHERE offset + length > ?", (size,))
             self._set_meta("committed_size", cut)
-        with open(self.records_path, "rb") as stream:
+        with self._read() as stream:
             stream.seek(cut)
             self._salvage(stream.read())
         with _writing(self.records_path):
@@ -318,7 +370,7 @@ class Corpus:
         the next run fetches it again."""
         self.commit()
         damaged = []
-        with open(self.records_path, "rb") as stream:
+        with self._read() as stream:
             rows = self.db.execute(
                 "SELECT id, offset, length, sha256 FROM ids WHERE offset IS NOT NULL "
                 "ORDER BY offset"
@@ -347,10 +399,15 @@ class Corpus:
         if not data:
             return
         target = self.path / SALVAGE_FILE
-        with _writing(target), open(target, "ab") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+        with _writing(target):
+            fd = os.open(
+                SALVAGE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, dir_fd=self._dir_fd
+            )
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _set_meta(self, key: str, value: Any) -> None:
         self.db.execute(
@@ -442,6 +499,7 @@ class Corpus:
             self._commit()
 
     def _commit(self) -> None:
+        self._take_in_foreign()
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
         rows = []
@@ -460,11 +518,12 @@ class Corpus:
         data = b"".join(lines)
         del lines
         if data:
+            # Name the batch's span before writing it: bytes there after a crash are ours
+            # to cut, anything else past the committed end is someone's to keep.
+            with _writing(self.state_path), self.db:
+                self._set_meta("writing", f"{self._size}:{len(data)}")
             try:
                 with _writing(self.records_path):
-                    # An interrupted earlier commit may have left bytes past the committed size.
-                    if os.fstat(self._fd).st_size != self._size:
-                        os.ftruncate(self._fd, self._size)
                     write_all(self._fd, data)
                     os.fsync(self._fd)
             except WriteError:
@@ -500,6 +559,7 @@ class Corpus:
                         (article_id, status, error, fetched_at),
                     )
             self._set_meta("committed_size", offset)
+            self.db.execute("DELETE FROM meta WHERE key = 'writing'")
             if dead:
                 self._set_meta("dead_lines", self._meta("dead_lines", 0) + dead)
         self._size = offset
@@ -516,6 +576,7 @@ class Corpus:
         undone on next open. Deferred (False) while a reader holds the records file.
         """
         self.commit()
+        self._take_in_foreign()
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -526,8 +587,13 @@ class Corpus:
         position = 0
         with (
             _writing(compacted),
-            open(self.records_path, "rb") as old,
-            open(compacted, "wb") as new,
+            self._read() as old,
+            os.fdopen(
+                os.open(
+                    COMPACT_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=self._dir_fd
+                ),
+                "wb",
+            ) as new,
         ):
             rows = self.db.execute(
                 "SELECT id, offset, length FROM ids WHERE status = ? ORDER BY id", (ARTICLE,)
@@ -544,12 +610,11 @@ class Corpus:
             self._set_meta("committed_size", position)
             self._set_meta("dead_lines", 0)
             self._set_meta("compacting", 1)
-        os.replace(compacted, self.records_path)
-        _fsync_directory(self.path)
+        self._replace(COMPACT_FILE, RECORDS_FILE)
         with _writing(self.state_path), self.db:
             self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
         os.close(self._fd)  # releases the compaction lock: waiting readers reopen
-        self._fd = _open_records(self.records_path)
+        self._fd = self._open_records()
         self._size = position
         return True
 
@@ -557,16 +622,14 @@ class Corpus:
         """Commit, compact if records were replaced, and let go of the corpus."""
         try:
             self.commit()
+            self._take_in_foreign()
             with _writing(self.state_path):
                 self._finish_compaction()
             if self._meta("dead_lines", 0):
                 self.compact()
             with _writing(self.state_path), self.db:
                 self._set_meta("writer_open", 0)
-            # Leave a plain (non-WAL) database behind, which read-only readers can open.
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                self.db.execute("PRAGMA journal_mode=DELETE")
+                self.db.execute("DELETE FROM meta WHERE key = 'writing'")
         finally:
             self._release()
 
@@ -588,6 +651,15 @@ class Corpus:
         self.close()
 
 
+def _span(value: Any) -> tuple[int, int] | None:
+    """``(offset, length)`` from the ``writing`` mark, None if absent or unreadable."""
+    try:
+        offset, length = (int(part) for part in str(value).split(":"))
+    except (TypeError, ValueError):
+        return None
+    return offset, length
+
+
 def _whole_line(line: bytes) -> bytes:
     return line if line.endswith(b"\n") else line + b"\n"
 
@@ -598,15 +670,6 @@ def write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _open_records(path: Path) -> int:
-    try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except IsADirectoryError:
-        raise CorpusDamaged(f"{path} is a directory, not a file of records") from None
-    except OSError as exc:
-        raise CorpusError(f"cannot open {path}: {describe_os_error(exc)}") from exc
 
 
 def _lock_directory(path: Path) -> int:
@@ -620,20 +683,6 @@ def _lock_directory(path: Path) -> int:
             raise CorpusLocked(f"corpus {path} is locked by another zkiz run") from None
         raise CorpusError(f"cannot lock corpus {path}: {describe_os_error(exc)}") from exc
     return descriptor
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename in ``path`` durable (a no-op where directories cannot be opened)."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _prepare_directory(path: Path) -> None:
@@ -658,7 +707,8 @@ def damaged_state(state_path: Path, exc: sqlite3.Error) -> CorpusDamaged:
 
 def _connect(state_path: Path) -> sqlite3.Connection:
     try:
-        db = sqlite3.connect(state_path, isolation_level=None)
+        # A reader in the middle of its transaction may hold the state a moment.
+        db = sqlite3.connect(state_path, isolation_level=None, timeout=30)
     except sqlite3.Error as exc:
         raise CorpusError(f"cannot open corpus state {state_path}: {exc}") from exc
     try:
@@ -673,6 +723,8 @@ def _connect(state_path: Path) -> sqlite3.Connection:
         db.close()
         if "full" in str(exc) or "I/O" in str(exc):
             raise WriteError(state_path, _sqlite_cause(exc)) from exc
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise CorpusLocked(f"corpus state {state_path} is held by another process") from exc
         raise damaged_state(state_path, exc) from exc
     except sqlite3.DatabaseError as exc:
         db.close()

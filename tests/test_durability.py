@@ -185,7 +185,9 @@ def test_lock_of_a_killed_run_does_not_block(slow_archive, tmp_path):
 def test_sigterm_and_sigint_commit_and_exit_128_plus_signal(slow_archive, tmp_path, signum):
     corpus = tmp_path / "corpus"
     process = start_fetch(slow_archive, corpus, "-o", "-")
-    time.sleep(0.8)
+    deadline = time.monotonic() + 30
+    while len(slow_archive.requests) < 30 and time.monotonic() < deadline:  # mid-crawl
+        time.sleep(0.005)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 128 + signum, stderr  # 143 for SIGTERM, 130 for SIGINT

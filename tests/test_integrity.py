@@ -504,10 +504,9 @@ def test_a_read_only_corpus_can_be_read(served, tmp_path):
     corpus = tmp_path / "corpus"
     assert fetch(served, corpus).returncode == 0
     # A killed writer leaves the database in WAL mode: the hardest case for a reader.
+    served.latency = 0.01
     killed = start_fetch(served, corpus, first=FIRST + COUNT, count=400)
-    time.sleep(0.5)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill9_after_requests(killed, served, 40)
     before = os.listdir(corpus)
     for entry in [corpus, *corpus.iterdir()]:
         entry.chmod(0o555 if entry.is_dir() else 0o444)
@@ -737,3 +736,52 @@ def test_readers_errors_carry_the_prefix(served, tmp_path):
         done = run_zkiz(*command, "--corpus", str(corpus))
         assert done.returncode == 1
         assert all(line.startswith("zkiz: ") for line in done.stderr.decode().splitlines())
+
+
+def test_records_appended_all_through_a_run_are_all_kept(served, tmp_path):
+    """A second program appending whole records every few milliseconds while a crawl
+    commits: every one of its records and every fetched one ends up in the corpus."""
+    corpus, other = tmp_path / "corpus", tmp_path / "other"
+    assert fetch(served, other, FIRST + 60, 60).returncode == 0
+    foreign = (other / "records.jsonl").read_bytes().splitlines(keepends=True)
+    served.latency = 0.005
+    started_at = len(served.requests)
+    process = start_fetch(served, corpus, count=60)
+    while len(served.requests) < started_at + 3 and process.poll() is None:
+        time.sleep(0.001)
+    for line in foreign:
+        descriptor = os.open(corpus / "records.jsonl", os.O_WRONLY | os.O_APPEND)
+        os.write(descriptor, line)  # one write: an O_APPEND line lands whole
+        os.close(descriptor)
+        time.sleep(0.004)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert fetch(served, corpus, FIRST, 1).returncode == 0  # takes in what came last
+    assert exported_ids(corpus) == served.article_ids
+    assert run_zkiz("verify", "--corpus", str(corpus)).returncode == 0
+
+
+def test_a_read_only_corpus_whose_log_cannot_be_read_says_so(served, tmp_path):
+    corpus = tmp_path / "corpus"
+    assert fetch(served, corpus, FIRST, 30).returncode == 0
+    served.latency = 0.01
+    killed = start_fetch(served, corpus, first=FIRST + 30, count=400)
+    kill9_after_requests(killed, served, 40)
+    assert (corpus / "state.sqlite3-wal").exists()
+    (corpus / "state.sqlite3-shm").unlink(missing_ok=True)
+    for entry in [corpus, *corpus.iterdir()]:
+        entry.chmod(0o555 if entry.is_dir() else 0o444)
+    try:
+        for command in (["status"], ["export"]):
+            done = subprocess.run(
+                without_write_rights(
+                    [sys.executable, "-m", "zkiz_corpus", *command, "--corpus", str(corpus)]
+                ),
+                capture_output=True,
+            )
+            assert done.returncode == 1, (command, done.stderr)
+            assert "write-ahead log" in one_line_error(done) if command == ["status"] else True
+            no_traceback(done)
+    finally:
+        for entry in [corpus, *corpus.iterdir()]:
+            entry.chmod(0o755 if entry.is_dir() else 0o644)

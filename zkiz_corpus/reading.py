@@ -1,7 +1,8 @@
 """Reading a corpus without writing a byte: ``status``, ``export`` and ``verify``.
 
-Readers take no writer lock and open the state read-only, so they work while a crawl
-runs and on a read-only corpus; damage makes them skip and count, never raise mid-way.
+Readers take no writer lock and open the state read-only (SQLite may still create its
+``-wal``/``-shm`` files where it can), so they work while a crawl runs and on a
+read-only corpus; damage makes them skip and count, never raise mid-way.
 """
 
 from __future__ import annotations
@@ -211,6 +212,13 @@ def _connect_readonly(state_path: Path) -> sqlite3.Connection:
     """
     last: sqlite3.Error | None = None
     for mode in ("mode=ro", "immutable=1"):
+        wal = Path(f"{state_path}-wal")
+        if mode == "immutable=1" and wal.is_file() and wal.stat().st_size > 0:
+            # Immutable reading would ignore the log, where committed state may still lie.
+            raise CorpusDamaged(
+                f"{state_path} has a write-ahead log ({wal.name}) that cannot be read here: "
+                f"the corpus is read-only and {Path(str(state_path) + '-shm').name} is missing"
+            )
         try:
             db = sqlite3.connect(f"file:{state_path}?{mode}", uri=True, isolation_level=None)
         except sqlite3.Error as exc:

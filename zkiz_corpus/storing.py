@@ -257,7 +257,7 @@ class Corpus:
         if committed is None:
             committed, batch = 0, None
         if size > committed and batch is not None and batch[0] == committed:
-            self._cut_uncommitted(committed, batch[1], size)
+            committed = self._settle_uncommitted(committed, batch[1], batch[2], size)
             size = os.fstat(self._fd).st_size
         if size > committed:
             self._adopt(committed, size)
@@ -278,23 +278,32 @@ class Corpus:
         if size > self._size:
             self._adopt(self._size, size)
 
-    def _cut_uncommitted(self, start: int, length: int, size: int) -> None:
-        """Cut a dead writer's uncommitted batch ``[start, start + length)``; whatever
-        was appended after it by someone else is kept (a copy goes to the salvage file
-        first, so a kill half way loses nothing) and moved up to ``start``."""
-        foreign = b""
-        if size > start + length:
-            with self._read() as stream:
-                stream.seek(start + length)
-                foreign = stream.read()
-            self._salvage(foreign)
-        with _writing(self.records_path):
-            os.ftruncate(self._fd, start)
-            if foreign:
-                write_all(self._fd, foreign)
-                os.fsync(self._fd)
+    def _settle_uncommitted(self, start: int, length: int, digest: str | None, size: int) -> int:
+        """A dead writer's batch named at ``[start, start + length)``: cut it if it is
+        there, whole and alone at the end; left in place as replaced lines (dropped by
+        the next compaction) if someone appended after it; a batch cut short is set
+        aside and cut. Returns where the bytes to take in begin."""
+        with self._read() as stream:
+            stream.seek(start)
+            span = stream.read(length)
+        ours = len(span) == length and hashlib.sha256(span).hexdigest() == digest
+        if ours and size == start + length:
+            with _writing(self.records_path):
+                os.ftruncate(self._fd, start)
+        elif ours:
+            with _writing(self.state_path), self.db:
+                dead = span.count(b"\n")
+                self._set_meta("committed_size", start + length)
+                self._set_meta("dead_lines", self._meta("dead_lines", 0) + dead)
+            start += length
+        elif len(span) < length:  # the write itself was cut short by the crash
+            self._salvage(span)
+            with _writing(self.records_path):
+                os.ftruncate(self._fd, start)
         with _writing(self.state_path), self.db:
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
+        self._size = start
+        return start
 
     def _adopt(self, start: int, size: int) -> None:
         """Take every intact record line from ``start`` on into the state; set aside
@@ -516,12 +525,12 @@ class Corpus:
                 (item.article_id, item.status, item.error, item.fetched_at, item.sha256, *span)
             )
         data = b"".join(lines)
-        del lines
         if data:
-            # Name the batch's span before writing it: bytes there after a crash are ours
-            # to cut, anything else past the committed end is someone's to keep.
+            # Name the batch's span and digest before writing it: bytes that match them
+            # after a crash are ours to cut; anything else is someone's to keep.
+            digest = hashlib.sha256(data).hexdigest()
             with _writing(self.state_path), self.db:
-                self._set_meta("writing", f"{self._size}:{len(data)}")
+                self._set_meta("writing", f"{self._size}:{len(data)}:{digest}")
             try:
                 with _writing(self.records_path):
                     write_all(self._fd, data)
@@ -531,6 +540,13 @@ class Corpus:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, self._size)
                 raise
+            end = os.fstat(self._fd).st_size
+            if end != offset:
+                # Someone appended to the file while we wrote: our lines are not where we
+                # put them. Take in whatever whole records the region holds, ours too.
+                self._commit_interleaved(pending, lines, end)
+                return
+        del lines
         dead = 0
         with _writing(self.state_path), self.db:
             for article_id, status, error, fetched_at, sha, start, length in rows:
@@ -566,6 +582,34 @@ class Corpus:
         self.run_counts.update(item.status for item in pending)
         if self.on_commit is not None and data:
             self.on_commit(data)
+
+    def _commit_interleaved(self, pending: list[_Pending], lines: list[bytes], end: int) -> None:
+        self._adopt(self._size, end)
+        ours = {item.article_id: item for item in pending if item.status == ARTICLE}
+        delivered = []
+        with _writing(self.state_path), self.db:
+            for item in pending:
+                if item.status != ARTICLE:
+                    self.db.execute(
+                        "INSERT INTO ids (id, status, attempts, error, fetched_at) "
+                        "VALUES (?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                        "attempts = attempts + 1, error = excluded.error, "
+                        "fetched_at = excluded.fetched_at, status = CASE WHEN status = "
+                        "'article' THEN status ELSE excluded.status END",
+                        (item.article_id, item.status, item.error, item.fetched_at),
+                    )
+            for line, item in zip(lines, ours.values()):
+                taken = self.db.execute(
+                    "UPDATE ids SET run_id = ? WHERE id = ? AND sha256 = ?",
+                    (self.run_id, item.article_id, item.sha256),
+                ).rowcount
+                if taken:
+                    delivered.append(line)
+            self.db.execute("DELETE FROM meta WHERE key = 'writing'")
+        self.run_counts.update(item.status for item in pending if item.status != ARTICLE)
+        self.run_counts[ARTICLE] += len(delivered)
+        if self.on_commit is not None and delivered:
+            self.on_commit(b"".join(delivered))
 
     def compact(self) -> bool:
         """Rewrite ``records.jsonl`` with one line per id, in id order, crash-safely.
@@ -610,12 +654,21 @@ class Corpus:
             self._set_meta("committed_size", position)
             self._set_meta("dead_lines", 0)
             self._set_meta("compacting", 1)
-        self._replace(COMPACT_FILE, RECORDS_FILE)
-        with _writing(self.state_path), self.db:
-            self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
-        os.close(self._fd)  # releases the compaction lock: waiting readers reopen
-        self._fd = self._open_records()
-        self._size = position
+        with self._read() as old:  # held across the rename: what lands in it meanwhile
+            old_size = self._size
+            self._replace(COMPACT_FILE, RECORDS_FILE)
+            with _writing(self.state_path), self.db:
+                self.db.execute("DELETE FROM meta WHERE key = 'compacting'")
+            os.close(self._fd)  # releases the compaction lock: waiting readers reopen
+            self._fd = self._open_records()
+            self._size = position
+            late = os.fstat(old.fileno()).st_size - old_size
+            if late > 0:  # appended by someone while we copied: carried over, taken in
+                old.seek(old_size)
+                with _writing(self.records_path):
+                    write_all(self._fd, old.read(late))
+                    os.fsync(self._fd)
+                self._take_in_foreign()
         return True
 
     def close(self) -> None:
@@ -651,13 +704,13 @@ class Corpus:
         self.close()
 
 
-def _span(value: Any) -> tuple[int, int] | None:
-    """``(offset, length)`` from the ``writing`` mark, None if absent or unreadable."""
+def _span(value: Any) -> tuple[int, int, str | None] | None:
+    """``(offset, length, sha256)`` from the ``writing`` mark, None if absent."""
     try:
-        offset, length = (int(part) for part in str(value).split(":"))
+        offset, length, *digest = str(value).split(":")
+        return int(offset), int(length), digest[0] if digest else None
     except (TypeError, ValueError):
         return None
-    return offset, length
 
 
 def _whole_line(line: bytes) -> bytes:

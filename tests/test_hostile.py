@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import os
 import re
 import signal
 import sqlite3
@@ -106,6 +107,57 @@ def test_robots_txt_is_obeyed_on_every_redirect_hop(runner):
         assert not any(path.startswith("/private") for path in archive.requests)
     assert "id 1 missing: disallowed by robots.txt" in done.stderr
     assert [r["id"] for r in jsonl(done.stdout)] == [3]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "/ok/../private/?id={n}",
+        "/ok/%2e%2e/private/?id={n}",
+        "/./private/?id={n}",
+        "/P/../private/?id={n}",
+    ],
+)
+def test_robots_txt_is_checked_on_the_url_as_it_is_sent(runner, location):
+    """Dot segments in a redirect: urllib3 removes them before sending, so robots.txt
+    is asked about what goes on the wire, not about the Location as written."""
+    with Archive({}) as archive:
+        archive.robots = "User-agent: *\nDisallow: /private\n"
+        absolute = archive.base_url.rstrip("/") + location
+        archive.pages = {n: redirect(absolute.format(n=n)) for n in (1, 2)}
+        done = runner.invoke(cli, fetch_args(archive.base_url, 1, 2, "-o", "-"))
+        assert done.exit_code == 0, done.output
+        assert not any("private" in path for path in archive.requests), archive.requests
+
+
+@pytest.mark.parametrize("fault", ["stall", "truncated"])
+def test_a_robots_txt_that_breaks_off_allows_nothing(runner, fault):
+    """RFC 9309: robots.txt unreachable (a timeout, a broken body) means disallow all:
+    the ids fail, to be tried again, and no page is fetched meanwhile."""
+    rules = b"User-agent: *\nDisallow: /\n"
+
+    def broken_robots(conn, head, server):
+        if b"/robots.txt" not in head.split(b"\r\n", 1)[0]:
+            return answer(
+                conn, body=article_page(page_id(head) or 1), headers=[("Content-Type", "text/html")]
+            )
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            + f"Content-Length: {len(rules) + 100}\r\n\r\n".encode()
+            + rules
+        )
+        if fault == "stall":
+            server.pause(5)
+
+    with RawServer(broken_robots) as server:
+        done = runner.invoke(
+            cli,
+            fetch_args(server.base_url, 1, 3, "-o", "-", "--timeout", "1", "--retries", "0"),
+        )
+        assert done.exit_code == 1, done.output
+        assert [path for path in server.paths() if "robots" not in path] == []
+    assert done.stdout == ""
+    assert "crawling without it" not in done.stderr
 
 
 def test_robots_txt_over_the_cap_is_obeyed_as_far_as_it_goes(runner):
@@ -545,3 +597,12 @@ def test_a_gzip_source_that_is_not_a_warc_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2
     line = one_line_error(done)
     assert "--source" in line and "\x1b" not in line
+
+
+def test_a_fifo_source_and_a_spaced_user_agent_are_usage_errors(tmp_path):
+    fifo = tmp_path / "pages.fifo"
+    os.mkfifo(fifo)  # opening it would wait for a writer for ever
+    for extra in (["--source", str(fifo)], ["--user-agent", " zkiz/1.0"]):
+        done = run_zkiz("fetch", "--from-id", "1", "-o", "-", *extra, cwd=tmp_path, timeout=20)
+        assert done.returncode == 2, done.stderr
+        assert extra[0] in one_line_error(done)

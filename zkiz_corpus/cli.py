@@ -185,7 +185,12 @@ def _validate_base_url(ctx: click.Context, param: click.Parameter, value: str) -
 def _validate_user_agent(ctx: click.Context, param: click.Parameter, value: str) -> str:
     # An HTTP header value: printable ASCII, one line (anything else is refused by the
     # HTTP client on every request, or splits the header).
-    if not value or len(value) > 1000 or not all(" " <= c <= "~" for c in value):
+    if (
+        not value.strip()
+        or value != value.strip()  # the HTTP client refuses a value with leading space
+        or len(value) > 1000
+        or not all(" " <= c <= "~" for c in value)
+    ):
         raise click.BadParameter(
             f"{escaped(value, 80)!r} is not a User-Agent: printable ASCII on one line",
             param_hint="'--user-agent'",

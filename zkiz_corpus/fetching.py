@@ -84,6 +84,21 @@ class SourceError(Exception):
     """A ``--source`` that cannot be read."""
 
 
+def _as_sent(url: str) -> str:
+    """``url`` as the HTTP client will put it on the wire: dot segments removed and the
+    path requoted, until it no longer changes (``%2e%2e`` becomes ``..``, then goes)."""
+    for _ in range(3):
+        prepared = requests.models.PreparedRequest()
+        try:
+            prepared.prepare_url(url, None)
+        except requests.RequestException:
+            return url
+        if prepared.url == url:
+            break
+        url = prepared.url
+    return url
+
+
 def page_url(base_url: str, article_id: int) -> str:
     return urljoin(base_url, f"?id={article_id}")
 
@@ -453,7 +468,7 @@ class HttpSource:
             refusal = self._redirect_refusal(target, outcome)
             if refusal is not None:
                 return Page(MISSING, url, reason=refusal)
-            location = urljoin(target, outcome)
+            location = _as_sent(urljoin(target, outcome))
             if _is_home(location):
                 return Page(MISSING, url, reason="redirect to /")
             if self.obey_robots and not robots:
@@ -494,11 +509,15 @@ class HttpSource:
                 answer = self._fetch(urljoin(self.base_url, "/robots.txt"), robots=True)
                 if answer.kind == PAGE:
                     rules = Protego.parse(answer.body.decode("utf-8", errors="replace"))
-                elif answer.kind == FAILED and answer.unreachable:
-                    # No answer at all: fail this id (and let the host-down check see it);
-                    # robots.txt is asked for again with the next id.
+                elif answer.kind == FAILED and not (answer.reason or "").startswith("HTTP "):
+                    # No whole answer (no connection, a timeout, a broken body): RFC 9309's
+                    # "unreachable", so nothing is allowed. This id fails (the host-down
+                    # check sees it) and robots.txt is asked for again with the next one.
                     return Page(
-                        FAILED, url, reason=f"robots.txt: {answer.reason}", unreachable=True
+                        FAILED,
+                        url,
+                        reason=f"robots.txt: {answer.reason}",
+                        unreachable=answer.unreachable,
                     )
                 else:
                     # 4xx: RFC 9309 "unavailable", everything allowed. 5xx after retries
@@ -893,7 +912,10 @@ def open_source(path: Path) -> WarcSource | DirectorySource:
     if path.is_dir():
         return DirectorySource(path)
     if not path.exists():
-        raise SourceError(f"source {path} does not exist")
+        raise SourceError(f"source {escaped(str(path))} does not exist")
+    if not path.is_file() and not path.is_char_device():
+        # A FIFO or socket would block the opening until someone writes to it.
+        raise SourceError(f"{escaped(str(path))} is not a WARC file or a folder of pages")
     try:
         with path.open("rb") as stream:
             head = stream.read(8)

@@ -349,7 +349,8 @@ def fetch(**options: Any) -> int:
 
     \b
     Exit status: 0 every id resolved (article or confirmed missing); 1 some ids failed
-    (they are retried next run) or the host is unreachable; 2 usage error; 75 the
+    (they are retried next run), the host is unreachable, a write failed or the corpus
+    is damaged; 2 usage error; 75 the
     corpus is locked by another run; 130 SIGINT, 143 SIGTERM; 141 the reader of -o - went
     away.
     """

@@ -71,6 +71,15 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+# A miss or failure never replaces an article already held.
+_RECORD_MISS = (
+    "INSERT INTO ids (id, status, attempts, error, fetched_at) VALUES (?, ?, 1, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET attempts = attempts + 1, error = excluded.error, "
+    "fetched_at = excluded.fetched_at, "
+    "status = CASE WHEN status = 'article' THEN status ELSE excluded.status END"
+)
+
+
 class CorpusError(Exception):
     """The corpus path cannot be used (a file, unwritable, not a corpus)."""
 
@@ -565,15 +574,7 @@ class Corpus:
                         (article_id, status, fetched_at, sha, start, length, self.run_id),
                     )
                 else:
-                    # A miss or failure never replaces an article already held.
-                    self.db.execute(
-                        "INSERT INTO ids (id, status, attempts, error, fetched_at) "
-                        "VALUES (?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                        "attempts = attempts + 1, error = excluded.error, "
-                        "fetched_at = excluded.fetched_at, status = CASE WHEN status = 'article'"
-                        " THEN status ELSE excluded.status END",
-                        (article_id, status, error, fetched_at),
-                    )
+                    self.db.execute(_RECORD_MISS, (article_id, status, error, fetched_at))
             self._set_meta("committed_size", offset)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
             if dead:
@@ -591,12 +592,7 @@ class Corpus:
             for item in pending:
                 if item.status != ARTICLE:
                     self.db.execute(
-                        "INSERT INTO ids (id, status, attempts, error, fetched_at) "
-                        "VALUES (?, ?, 1, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                        "attempts = attempts + 1, error = excluded.error, "
-                        "fetched_at = excluded.fetched_at, status = CASE WHEN status = "
-                        "'article' THEN status ELSE excluded.status END",
-                        (item.article_id, item.status, item.error, item.fetched_at),
+                        _RECORD_MISS, (item.article_id, item.status, item.error, item.fetched_at)
                     )
             for line, item in zip(lines, ours.values()):
                 taken = self.db.execute(

@@ -607,3 +607,16 @@ def test_a_fifo_source_and_a_spaced_user_agent_are_usage_errors(tmp_path):
         done = run_zkiz("fetch", "--from-id", "1", "-o", "-", *extra, cwd=tmp_path, timeout=20)
         assert done.returncode == 2, done.stderr
         assert extra[0] in one_line_error(done)
+
+
+def test_a_source_that_only_starts_like_a_warc_is_refused_at_once(tmp_path):
+    """A gzip of zeros, or "WARC/" and then zeros: refused from the first line, before
+    the WARC reader meets one endless line (it grew to gigabytes on those)."""
+    zeros = tmp_path / "zeros.warc.gz"
+    zeros.write_bytes(gzip.compress(b"\0" * 20_000_000))
+    prefixed = tmp_path / "prefixed.warc"
+    prefixed.write_bytes(b"WARC/" + b"\0" * 4_000_000)
+    for source in (zeros, prefixed):
+        done = run_zkiz("fetch", "--from-id", "1", "-o", "-", "--source", str(source), cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert "is not a WARC file" in one_line_error(done)

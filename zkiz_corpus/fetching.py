@@ -7,6 +7,7 @@ or a confirmed miss, or a failure with its reason. The crawler never sees HTTP.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import heapq
 import http.client
 import http.cookiejar
@@ -918,10 +919,20 @@ def open_source(path: Path) -> WarcSource | DirectorySource:
         raise SourceError(f"{escaped(str(path))} is not a WARC file or a folder of pages")
     try:
         with path.open("rb") as stream:
-            head = stream.read(8)
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-    if not (head.startswith(b"\x1f\x8b") or head.startswith(b"WARC/")):
+            head = stream.read(16)
+            if head.startswith(b"\x1f\x8b"):
+                # What the gzip holds, not that it is gzip: a gzip of zeros is no WARC.
+                stream.seek(0)
+                with gzip.GzipFile(fileobj=stream) as unpacked:
+                    head = unpacked.read(16)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(f"cannot read {escaped(str(path))}: {exc}") from None
+    # The first line of a WARC is its version, whole: a file of "WARC/" and then zeros
+    # (one endless line for the WARC reader) is refused here.
+    if not _WARC_VERSION_LINE.match(head):
         what = f"it begins {escaped(head)!r}" if head else "it is empty"
-        raise SourceError(f"{path} is not a WARC file or a folder of pages ({what})")
+        raise SourceError(f"{escaped(str(path))} is not a WARC file or a folder of pages ({what})")
     return WarcSource(path)
+
+
+_WARC_VERSION_LINE = re.compile(rb"WARC/\d\.\d{1,2}\r?\n")

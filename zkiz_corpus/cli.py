@@ -948,7 +948,6 @@ def verify_command(corpus: Path, repair: bool) -> int:
       zkiz verify --corpus ~/zkiz
       zkiz verify --corpus ~/zkiz --repair
     """
-    _setup_logging(quiet=False, verbose=False)
     if not corpus.is_dir() or not any(
         (corpus / name).exists() for name in (STATE_FILE, "records.jsonl")
     ):

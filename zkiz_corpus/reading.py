@@ -27,9 +27,9 @@ from zkiz_corpus.storing import (
     STATE_FILE,
     CorpusDamaged,
     CorpusError,
-    check_line,
     damaged_state,
     describe_os_error,
+    is_record_of,
     next_id,
 )
 
@@ -143,8 +143,7 @@ class CorpusReader:
                         continue
                     stream.seek(offset)
                     line = stream.read(length)
-                    checked = check_line(line)
-                    if checked is None or checked[0] != article_id or sha not in (None, checked[1]):
+                    if not is_record_of(line, article_id, sha):
                         self.report.note(article_id, "record damaged")
                         continue
                     self.report.yielded += 1

@@ -158,6 +158,13 @@ def check_line(line: bytes) -> tuple[int, str, str | None] | None:
     return article_id, sha, fetched_at if isinstance(fetched_at, str) else None
 
 
+def is_record_of(line: bytes, article_id: int, sha256: str | None) -> bool:
+    """``line`` is the intact record of ``article_id`` the state describes (its digest
+    ``sha256``, when the state has one)."""
+    checked = check_line(line)
+    return checked is not None and checked[0] == article_id and sha256 in (None, checked[1])
+
+
 class Corpus:
     """A corpus directory opened for writing by one run at a time."""
 
@@ -396,14 +403,11 @@ class Corpus:
             for article_id, offset, length, sha in rows:
                 stream.seek(offset)
                 line = stream.read(length)
-                checked = check_line(line)
-                if checked is None or checked[0] != article_id or sha not in (None, checked[1]):
+                if not is_record_of(line, article_id, sha):
                     damaged.append((article_id, line))
         if not damaged:
             return
-        self._salvage(
-            b"".join(line if line.endswith(b"\n") else line + b"\n" for _, line in damaged)
-        )
+        self._salvage(b"".join(_whole_line(line) for _, line in damaged))
         with _writing(self.state_path), self.db:
             self.db.executemany("DELETE FROM ids WHERE id = ?", [(n,) for n, _ in damaged])
             self._set_meta("dead_lines", self._meta("dead_lines", 0) + len(damaged))

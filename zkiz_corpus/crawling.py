@@ -198,8 +198,7 @@ class Crawler:
         worker threads, while pages are parsed and recorded here, in id order."""
         self._retry_set = set(plan.retry_first)
         concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
-        if concurrency > 1:
-            _return_freed_memory()
+        _return_freed_memory()
         executor = _Workers(concurrency) if concurrency > 1 else None
         budget = ByteBudget(WINDOW_BYTES) if executor is not None else None
         if budget is not None and hasattr(self.source, "budget"):

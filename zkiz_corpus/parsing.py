@@ -407,9 +407,16 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
         soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
     flattener = _Flattener()
-    root = soup.find("html") or soup
-    flattener.walk(root)
-    flattener.flush()
+    try:
+        flattener.walk(soup.find("html") or soup)
+        flattener.flush()
+    finally:
+        # The tree is all reference cycles (the soup among them): left to the garbage
+        # collector, the text of a big page stays resident for several pages more.
+        # BeautifulSoup.decompose() leaves the tree: its children go one by one.
+        for node in list(soup.contents):
+            node.decompose()
+        soup.reset()
     lines = flattener.lines
     page_host = (urlsplit(page_url).hostname or "").lower() if page_url else None
 

@@ -2,9 +2,11 @@
 
     python tests/bench/bench_memory.py                      # 1000 ids of 7.9 MB, concurrency 32
     python tests/bench/bench_memory.py --ids 100 --concurrency 8
+    python tests/bench/bench_memory.py --shape no-article   # 7.9 MB of text, no permalink
 
-Serves one 7.9 MB archive page (one article of one long paragraph) for every id from a
-threaded server on loopback, runs ``zkiz fetch --delay 0 --concurrency N -o /dev/null``
+Serves one 7.9 MB archive page (one article of one long paragraph, or with ``--shape
+no-article`` the same text with no permalink) for every id from a threaded server on
+loopback, runs ``zkiz fetch --delay 0 --concurrency N -o /dev/null``
 and prints the peak RSS of the process (VmHWM). The README's bound: 150 MB.
 """
 
@@ -33,8 +35,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--shape", choices=("article", "no-article"), default="article")
     options = parser.parse_args()
-    big = page(markup_div_br([ArticleSpec(1, "大", ("長" * 2_600_000,))]))
+    text = "長" * 2_600_000
+    big = (
+        page(markup_div_br([ArticleSpec(1, "大", (text,))]))
+        if options.shape == "article"
+        else page(f"<html><body><div><p>{text}</p></div></body></html>")
+    )
     with Archive({n: big for n in range(1, options.ids + 1)}) as archive:
         started = time.monotonic()
         done = subprocess.run(
@@ -65,7 +73,7 @@ def main() -> int:
         print(done.stderr, file=sys.stderr)
         return 1
     print(
-        f"{options.ids} ids of {len(big.body) / 1e6:.1f} MB at concurrency "
+        f"{options.ids} ids of {len(big.body) / 1e6:.1f} MB ({options.shape}) at concurrency "
         f"{options.concurrency}: peak RSS {int(peak.group(1)) / 1024:.0f} MB in {elapsed:.0f} s"
     )
     return 0

@@ -361,6 +361,32 @@ def warc_of(path: Path, responses: list[tuple[int, bytes, str]]) -> None:
             writer.write_record(record)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.parametrize("kind", ["warc", "folder"])
+def test_a_giant_page_in_a_source_fails_its_id_without_being_read_whole(tmp_path, kind):
+    giant = b"<html><body>" + b"x" * (60 * 1024 * 1024)  # compresses to almost nothing
+    if kind == "warc":
+        source = tmp_path / "giant.warc.gz"
+        warc_of(source, [(10, article_page(10), "200 OK"), (11, giant, "200 OK")])
+    else:
+        source = tmp_path / "pages"
+        source.mkdir()
+        (source / "10.html").write_bytes(article_page(10))
+        (source / "11.html").write_bytes(giant)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_AT_EXIT, "fetch", "--from-id", "10"]
+        + ["--source", str(source), "-o", "-", "-q"],
+        capture_output=True,
+        timeout=120,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert [r["id"] for r in jsonl(done.stdout)] == [10]
+    assert re.search(r"11 \(body over 8388608 bytes\)", stderr), stderr
+    peak_kb = int(re.search(r"VmHWM:\s+(\d+) kB", stderr).group(1))
+    assert peak_kb < 90 * 1024, stderr  # a page read whole would add its 60 MB
+
+
 def test_a_stray_huge_id_in_a_source_does_not_make_the_walk_endless(tmp_path):
     warc = tmp_path / "stray.warc.gz"
     warc_of(

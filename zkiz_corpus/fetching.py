@@ -763,6 +763,11 @@ def _held_id(query: str) -> int | None:
     return article_id if 0 < article_id <= MAX_ID else None
 
 
+# Compressed bytes warcio inflates at once, whole: 16 KiB (its default) of a gzip bomb
+# inflates to 16 MB. At 4 KiB a record of any size is read in at most 4 MB at a time.
+WARC_READ_BLOCK = 4096
+
+
 class WarcSource:
     """Pages from a WARC file: the responses for ``?id=N`` URLs, any host.
 
@@ -781,7 +786,7 @@ class WarcSource:
             # warcio prints its doubts about a file on stderr: the one line said here is enough.
             with path.open("rb") as stream, contextlib.redirect_stderr(io.StringIO()):
                 # Only the WARC headers are needed to index: skip parsing HTTP headers.
-                records = ArchiveIterator(stream, no_record_parse=True)
+                records = ArchiveIterator(stream, no_record_parse=True, block_size=WARC_READ_BLOCK)
                 last, whole = 0, True
                 for record in records:
                     # Read the content first: asking for the offset skips it unread.
@@ -824,14 +829,16 @@ class WarcSource:
 
         with self.path.open("rb") as stream:
             stream.seek(offset)
-            record = next(iter(ArchiveIterator(stream)))
+            record = next(iter(ArchiveIterator(stream, block_size=WARC_READ_BLOCK)))
             fetched_at = _capture_time(record.rec_headers.get_header("WARC-Date"))
             headers = record.http_headers
             status_line = (headers.get_statuscode() if headers else None) or "200"
             if not re.fullmatch(r"[0-9]{3}", status_line):
                 return Page(FAILED, url, reason=f"invalid HTTP status {escaped(status_line)!r}")
             status = int(status_line)
-            body = record.content_stream().read()
+            body = record.content_stream().read(MAX_BODY_BYTES + 1)
+            if len(body) > MAX_BODY_BYTES:
+                return Page(FAILED, url, reason=f"body over {MAX_BODY_BYTES} bytes")
             content_type = headers.get_header("Content-Type") if headers else None
             location = headers.get_header("Location") if headers else None
         if status == 200:
@@ -902,9 +909,13 @@ class DirectorySource:
         if found is None:
             return Page(MISSING, url, reason="not in source")
         try:
-            return Page(PAGE, url, found.read_bytes())
+            with found.open("rb") as stream:
+                body = stream.read(MAX_BODY_BYTES + 1)
         except OSError as exc:
             return Page(FAILED, url, reason=f"cannot read {found}: {exc.strerror}")
+        if len(body) > MAX_BODY_BYTES:
+            return Page(FAILED, url, reason=f"body over {MAX_BODY_BYTES} bytes")
+        return Page(PAGE, url, body)
 
 
 def open_source(path: Path) -> WarcSource | DirectorySource:

@@ -646,3 +646,30 @@ def test_a_source_that_only_starts_like_a_warc_is_refused_at_once(tmp_path):
         done = run_zkiz("fetch", "--from-id", "1", "-o", "-", "--source", str(source), cwd=tmp_path)
         assert done.returncode == 2, done.stderr
         assert "is not a WARC file" in one_line_error(done)
+
+
+def test_a_path_with_control_characters_is_shown_escaped_on_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    odd = "line\nbreak\x1b[2J"
+    cases = [
+        (
+            "fetch",
+            "--from-id",
+            "1",
+            "--corpus",
+            str(blocker / odd),
+            "--base-url",
+            "http://127.0.0.1:9/",
+        ),
+        ("fetch", "--from-id", "1", "--source", str(SAMPLE), "-o", str(blocker / odd / "x.jsonl")),
+        ("export", "--corpus", str(tmp_path / odd)),
+        ("verify", "--corpus", str(tmp_path / odd)),
+        ("fetch", "--from-id", "1", "--source", str(tmp_path / odd)),
+    ]
+    for args in cases:
+        done = run_zkiz(*args)
+        assert done.returncode in (1, 2), (args, done.stderr)
+        line = one_line_error(done)
+        assert "\x1b" not in line
+        assert "line\\nbreak" in line, (args, line)

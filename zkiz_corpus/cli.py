@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -75,6 +76,37 @@ class Failure(click.ClickException):
         self.exit_code = exit_code
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a path holding a newline or an escape
+    sequence cannot split a message or drive the terminal. Other Unicode is kept."""
+
+    def escape(match: re.Match[str]) -> str:
+        if match.group() in _SHORT_ESCAPES:
+            return _SHORT_ESCAPES[match.group()]
+        code = ord(match.group())
+        if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 file name (surrogateescape)
+            code -= 0xDC00
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def _say(message: str) -> None:
+    """One ``zkiz: ...`` line on stderr."""
+    click.echo(f"zkiz: {one_line(message)}", err=True)
+
+
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
+
+
 class OneLineErrors(click.Group):
     """Print any error as one ``zkiz: ...`` line on stderr, never a traceback."""
 
@@ -87,17 +119,17 @@ class OneLineErrors(click.Group):
             _silence_stdout()
             sys.exit(EXIT_BROKEN_PIPE)
         except WriteError as exc:
-            click.echo(f"zkiz: {exc}", err=True)
+            _say(str(exc))
             sys.exit(EXIT_FAILED)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            click.echo(f"zkiz: {exc.format_message()}{hint}", err=True)
+            _say(f"{exc.format_message()}{hint}")
             sys.exit(EXIT_USAGE)
         except click.ClickException as exc:
-            click.echo(f"zkiz: {exc.format_message()}", err=True)
+            _say(exc.format_message())
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
-            click.echo("zkiz: interrupted", err=True)
+            _say("interrupted")
             sys.exit(_Interrupts.exit_code())
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
@@ -141,7 +173,7 @@ def _silence_stdout() -> None:
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("zkiz: %(message)s"))
+    handler.setFormatter(_OneLineFormatter("zkiz: %(message)s"))
     root = logging.getLogger("zkiz")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -958,15 +990,15 @@ def verify_command(corpus: Path, repair: bool) -> int:
         except CorpusLocked as exc:
             raise Failure(str(exc), EXIT_LOCKED) from None
         for action in actions:
-            click.echo(f"repaired: {action}", err=True)
+            click.echo(f"repaired: {one_line(action)}", err=True)
     found = verify(corpus)
     for note in found.notes:
-        click.echo(f"zkiz: note: {note}", err=True)
+        _say(f"note: {note}")
     for problem in found.problems:
-        click.echo(f"zkiz: {problem}", err=True)
+        _say(problem)
     if found.problems:
         return EXIT_FAILED
-    click.echo(f"zkiz: {corpus}: {found.records} records, all intact", err=True)
+    _say(f"{corpus}: {found.records} records, all intact")
     return EXIT_OK
 
 

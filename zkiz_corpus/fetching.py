@@ -924,10 +924,10 @@ def open_source(path: Path) -> WarcSource | DirectorySource:
     if path.is_dir():
         return DirectorySource(path)
     if not path.exists():
-        raise SourceError(f"source {escaped(str(path))} does not exist")
+        raise SourceError(f"source {path} does not exist")
     if not path.is_file() and not path.is_char_device():
         # A FIFO or socket would block the opening until someone writes to it.
-        raise SourceError(f"{escaped(str(path))} is not a WARC file or a folder of pages")
+        raise SourceError(f"{path} is not a WARC file or a folder of pages")
     try:
         with path.open("rb") as stream:
             head = stream.read(16)
@@ -937,12 +937,12 @@ def open_source(path: Path) -> WarcSource | DirectorySource:
                 with gzip.GzipFile(fileobj=stream) as unpacked:
                     head = unpacked.read(16)
     except (OSError, EOFError, zlib.error) as exc:
-        raise SourceError(f"cannot read {escaped(str(path))}: {exc}") from None
+        raise SourceError(f"cannot read {path}: {exc}") from None
     # The first line of a WARC is its version, whole: a file of "WARC/" and then zeros
     # (one endless line for the WARC reader) is refused here.
     if not _WARC_VERSION_LINE.match(head):
         what = f"it begins {escaped(head)!r}" if head else "it is empty"
-        raise SourceError(f"{escaped(str(path))} is not a WARC file or a folder of pages ({what})")
+        raise SourceError(f"{path} is not a WARC file or a folder of pages ({what})")
     return WarcSource(path)
 
 

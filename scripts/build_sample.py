@@ -1,6 +1,6 @@
 """Rebuild data/sample.warc.gz, the bundled offline sample, from the seed page's text.
 
-    python scripts/build_sample.py
+    python -m scripts.build_sample
 
 Ids 262804 (the seed page as served: articles 262804 and 263624), 263624 (its second
 article on a page of its own), and three misses in the forms the site uses: a 404, a
@@ -9,15 +9,10 @@ redirect to / and a 200 page that says the post is gone.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from archive import (  # noqa: E402
+from tests.support import (
     MISSING_200,
     NOT_FOUND,
+    ROOT,
     SEED_A,
     SEED_B,
     markup_div_br,
@@ -25,9 +20,8 @@ from archive import (  # noqa: E402
     page,
     redirect,
 )
-
-from zkiz_corpus.fetching import Exchange  # noqa: E402
-from zkiz_corpus.warc import WarcRecorder  # noqa: E402
+from zkiz_corpus.fetching import Exchange
+from zkiz_corpus.warc import WarcRecorder
 
 SAMPLE = ROOT / "data" / "sample.warc.gz"
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT
+from tests.support import ROOT
 
 
 def test_crawl_benchmark_runs():
     done = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "tests/bench/bench_crawl.py"),
+            "-m",
+            "tests.bench.bench_crawl",
             "--pages",
             "40",
             "--no-scrapy",
             "--server",
             "python",
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
@@ -33,12 +35,14 @@ def test_noop_cron_benchmark_runs():
     done = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "tests/bench/noop_cron.py"),
+            "-m",
+            "tests.bench.noop_cron",
             "--records",
             "300",
             "--misses",
             "5",
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

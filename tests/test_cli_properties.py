@@ -7,12 +7,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from archive import Archive, standard_pages
 from click.testing import CliRunner
-from conftest import ROOT, run_zkiz
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.support import ROOT, Archive, run_zkiz, standard_pages
 from zkiz_corpus.cli import cli
 
 DOCUMENTED = {0, 1, 2, 75}

@@ -7,9 +7,7 @@ import json
 import subprocess
 import sys
 
-from archive import Archive, numbered_pages
-from conftest import jsonl, kill9_after_requests, run_zkiz
-
+from tests.support import Archive, jsonl, kill9_after_requests, numbered_pages, run_zkiz
 from zkiz_corpus.cli import cli
 
 

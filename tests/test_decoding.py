@@ -5,8 +5,8 @@ from __future__ import annotations
 import codecs
 
 import pytest
-from archive import HKSCS, SEED_A, SIMPLIFIED, markup_table_font
 
+from tests.support import HKSCS, SEED_A, SIMPLIFIED, markup_table_font
 from zkiz_corpus.decoding import choose_codec, codec_for_label, decode_page
 
 TRADITIONAL = SEED_A.paragraphs[0]

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from archive import Archive, numbered_pages
-from conftest import jsonl, kill9_after_requests, run_zkiz
 
+from tests.support import Archive, jsonl, kill9_after_requests, numbered_pages, run_zkiz
 from zkiz_corpus.storing import Corpus
 
 FIRST, COUNT = 5000, 300
@@ -203,8 +202,7 @@ def test_sigterm_and_sigint_commit_and_exit_128_plus_signal(slow_archive, tmp_pa
 
 
 def test_failed_ids_are_retried_on_the_next_run(runner, tmp_path):
-    from archive import SEED_A, ArticleSpec, Response, markup_div_br, page
-
+    from tests.support import SEED_A, ArticleSpec, Response, markup_div_br, page
     from zkiz_corpus.cli import cli
 
     corpus = str(tmp_path / "corpus")

@@ -11,20 +11,22 @@ import time
 from email.utils import formatdate
 
 import pytest
-from archive import (
+
+from tests.support import (
     HKSCS,
     SIMPLIFIED,
     Archive,
     ArticleSpec,
     Response,
+    jsonl,
     markup_gb_sections,
     markup_table_font,
     numbered_pages,
+    one_line_error,
     page,
     redirect,
+    run_zkiz,
 )
-from conftest import jsonl, one_line_error, run_zkiz
-
 from zkiz_corpus.parsing import parse_articles
 
 FIRST = 8000

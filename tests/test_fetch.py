@@ -11,9 +11,18 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from archive import SEED_A, SEED_B, Archive, markup_div_br, page
-from conftest import ROOT, jsonl, one_line_error, run_zkiz
 
+from tests.support import (
+    ROOT,
+    SEED_A,
+    SEED_B,
+    Archive,
+    jsonl,
+    markup_div_br,
+    one_line_error,
+    page,
+    run_zkiz,
+)
 from zkiz_corpus.cli import cli
 from zkiz_corpus.converting import make_converter
 
@@ -336,7 +345,7 @@ def test_reader_that_goes_away_ends_the_run_quietly(tmp_path):
     import subprocess
     import sys
 
-    from archive import numbered_pages
+    from tests.support import numbered_pages
 
     pages, _ = numbered_pages(40000, 300)
     with Archive(pages) as served:

@@ -17,13 +17,26 @@ import time
 from pathlib import Path
 
 import pytest
-from archive import SEED_A, Archive, ArticleSpec, markup_div_br, numbered_pages, page, redirect
-from conftest import ROOT, jsonl, one_line_error, run_zkiz
-from rawserver import RawServer, answer, trickle
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from tests.support import (
+    ROOT,
+    SEED_A,
+    Archive,
+    ArticleSpec,
+    RawServer,
+    answer,
+    jsonl,
+    markup_div_br,
+    numbered_pages,
+    one_line_error,
+    page,
+    redirect,
+    run_zkiz,
+    trickle,
+)
 from zkiz_corpus import fetching
 from zkiz_corpus.cli import cli
 
@@ -373,9 +386,9 @@ def test_a_giant_page_in_a_source_fails_its_id_without_being_read_whole(tmp_path
         source.mkdir()
         (source / "10.html").write_bytes(article_page(10))
         (source / "11.html").write_bytes(giant)
+    argv = ["fetch", "--from-id", "10", "--source", str(source), "-o", "-", "-q"]
     done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS_AT_EXIT, "fetch", "--from-id", "10"]
-        + ["--source", str(source), "-o", "-", "-q"],
+        [sys.executable, "-c", PEAK_RSS_AT_EXIT, *argv],
         capture_output=True,
         timeout=120,
     )

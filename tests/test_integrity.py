@@ -18,8 +18,19 @@ import time
 from pathlib import Path
 
 import pytest
-from archive import Archive, ArticleSpec, markup_div_br, numbered_pages, page
-from conftest import ROOT, jsonl, kill9_after_requests, one_line_error, run_zkiz
+
+from tests.support import (
+    ROOT,
+    Archive,
+    ArticleSpec,
+    jsonl,
+    kill9_after_requests,
+    markup_div_br,
+    numbered_pages,
+    one_line_error,
+    page,
+    run_zkiz,
+)
 
 FIRST, COUNT = 5000, 120
 

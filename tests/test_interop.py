@@ -13,8 +13,8 @@ import shutil
 import subprocess
 
 import pytest
-from archive import Archive, numbered_pages
-from conftest import run_zkiz
+
+from tests.support import Archive, numbered_pages, run_zkiz
 
 FIRST, COUNT = 20000, 100
 

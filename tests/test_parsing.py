@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from archive import (
+
+from tests.support import (
     HKSCS,
     LONG,
     MISSING_200,
@@ -20,7 +21,6 @@ from archive import (
     markup_semantic,
     markup_table_font,
 )
-
 from zkiz_corpus.parsing import parse_articles
 
 PAGE_URL = "http://127.0.0.1:8080/?id=1"

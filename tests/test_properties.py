@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from archive import HKSCS, REPOST, SEED_A, markup_div_br, markup_semantic, markup_table_font
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import HKSCS, REPOST, SEED_A, markup_div_br, markup_semantic, markup_table_font
 from zkiz_corpus.decoding import decode_page
 from zkiz_corpus.parsing import parse_articles
 

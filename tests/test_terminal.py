@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from archive import Archive, numbered_pages
-from conftest import run_zkiz
+
+from tests.support import Archive, numbered_pages, run_zkiz
 
 
 def fetch_on(stderr_fd: int | None, archive: Archive, *extra: str) -> subprocess.Popen:

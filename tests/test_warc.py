@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from archive import HKSCS, markup_table_font
-from conftest import jsonl
 from warcio.archiveiterator import ArchiveIterator
 
+from tests.support import HKSCS, jsonl, markup_table_font
 from zkiz_corpus.cli import cli
 
 

@@ -1,8 +1,8 @@
 """Benchmark: zkiz against a Scrapy spider doing the same job, then a rebuild from WARC.
 
     pip install -e '.[bench]'          # Scrapy, for the comparison only
-    python tests/bench/bench_crawl.py                  # 2000 pages, concurrency 8
-    python tests/bench/bench_crawl.py --pages 1000 --pages 10000 --no-scrapy   # memory
+    python -m tests.bench.bench_crawl                  # 2000 pages, concurrency 8
+    python -m tests.bench.bench_crawl --pages 1000 --pages 10000 --no-scrapy   # memory
 
 It writes N archive pages (one article each, 2 to 8 paragraphs of the seed page's text,
 in the test suite's five markups, with the site's chrome; every tenth id a 404), serves
@@ -36,10 +36,7 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from archive import (  # noqa: E402
+from tests.support import (
     SEED_A,
     SEED_B,
     Archive,

@@ -1,8 +1,8 @@
 """Benchmark: peak memory of a crawl of big pages at high concurrency.
 
-    python tests/bench/bench_memory.py                      # 1000 ids of 7.9 MB, concurrency 32
-    python tests/bench/bench_memory.py --ids 100 --concurrency 8
-    python tests/bench/bench_memory.py --shape no-article   # 7.9 MB of text, no permalink
+    python -m tests.bench.bench_memory                      # 1000 ids of 7.9 MB, concurrency 32
+    python -m tests.bench.bench_memory --ids 100 --concurrency 8
+    python -m tests.bench.bench_memory --shape no-article   # 7.9 MB of text, no permalink
 
 Serves one 7.9 MB archive page (one article of one long paragraph, or with ``--shape
 no-article`` the same text with no permalink) for every id from a threaded server on
@@ -17,11 +17,8 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from archive import Archive, ArticleSpec, markup_div_br, page
+from tests.support import Archive, ArticleSpec, markup_div_br, page
 
 PEAK_RSS_AT_EXIT = (
     "import atexit, re, sys\n"

@@ -1,7 +1,7 @@
 """Benchmark: the CPU time of a no-op cron run, on corpora of different sizes.
 
-    python tests/bench/noop_cron.py                 # 1,000 and 100,000 records
-    python tests/bench/noop_cron.py --records 5000 --misses 200
+    python -m tests.bench.noop_cron                 # 1,000 and 100,000 records
+    python -m tests.bench.noop_cron --records 5000 --misses 200
 
 A cron run is ``zkiz fetch --corpus DIR``: it continues after the newest article and,
 the site having published nothing, probes ``--max-misses`` ids that all answer 404
@@ -20,12 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from archive import SEED_A, Archive  # noqa: E402
-
-from zkiz_corpus.storing import Corpus  # noqa: E402
+from tests.support import SEED_A, Archive
+from zkiz_corpus.storing import Corpus
 
 FIRST_ID = 1_000_000
 

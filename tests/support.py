@@ -1,19 +1,38 @@
-"""A fake ZKIZ archive for the tests: pages built from the seed text, served for real.
+"""Helpers shared by the tests, the benchmarks and the sample builder: the fixture
+archive (page markups built from the seed text, served on loopback by a real HTTP
+server), a raw-socket server that misbehaves as scripted, and ways to run ``zkiz``.
 
-Each page is rendered in one of several unrelated markups and encodings, so the parser
-is checked against layouts it was not written for, and the expected records come from
-the same article specs that built the pages.
+Each archive page is rendered in one of several unrelated markups and encodings, so the
+parser is checked against layouts it was not written for, and the expected records come
+from the same article specs that built the pages.
+
+Raw server: for what ``http.server`` is too polite to do (a byte a second, endless
+bodies, 10,000 headers, broken status lines). Each connection runs ``handler(conn,
+head, server)`` in its own daemon thread, with the request head read; every wait in a
+handler goes through ``server.pause``, which returns at once when the server stops, so
+no loop outlives its test.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---- the fixture archive ---------------------------------------------------------
 
 SEED = Path(__file__).parent / "fixtures" / "seed-page.txt"
 PERMALINK = "https://articles.zkiz.com/?id={}"
@@ -418,3 +437,135 @@ def numbered_pages(first: int, count: int) -> tuple[dict[int, Response], list[in
             )
         pages[n] = page(markups[n % len(markups)](shown))
     return pages, article_ids
+
+
+# ---- a server on raw sockets -----------------------------------------------------
+
+Handler = Callable[[socket.socket, bytes, "RawServer"], None]
+
+
+class RawServer:
+    def __init__(self, handler: Handler, host: str = "127.0.0.1") -> None:
+        self.handler = handler
+        self.listener = socket.create_server((host, 0))
+        self.listener.settimeout(0.2)
+        self.heads: list[bytes] = []  # every request head received, in order
+        self.stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.listener.getsockname()[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def port(self) -> int:
+        return self.listener.getsockname()[1]
+
+    def paths(self) -> list[str]:
+        return [head.split(b" ", 2)[1].decode("latin-1") for head in self.heads if b" " in head]
+
+    def pause(self, seconds: float) -> bool:
+        """Wait; False if the server stopped meanwhile (the handler should return)."""
+        return not self.stopped.wait(seconds)
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self._thread.join(5)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        buffer = b""
+        try:
+            with conn:
+                while not self.stopped.is_set():
+                    while b"\r\n\r\n" not in buffer:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        buffer += data
+                    head, _, buffer = buffer.partition(b"\r\n\r\n")
+                    self.heads.append(head)
+                    if self.handler(conn, head, self) is not True:  # True: keep alive
+                        return
+        except OSError:
+            return
+
+
+def answer(
+    conn: socket.socket, status: str = "200 OK", body: bytes = b"", headers: list | None = None
+) -> None:
+    """A plain, well-formed HTTP/1.1 answer that closes the connection."""
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers or [])]
+    lines += [f"Content-Length: {len(body)}", "Connection: close"]
+    conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+
+def trickle(conn: socket.socket, server: RawServer, data: bytes, interval: float) -> None:
+    """Send ``data`` a byte at a time, ``interval`` apart, until the client hangs up."""
+    for byte in data:
+        if not server.pause(interval):
+            return
+        try:
+            conn.sendall(bytes([byte]))
+        except OSError:
+            return
+
+
+# ---- running zkiz ----------------------------------------------------------------
+
+
+def run_zkiz(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60):
+    """The real ``zkiz`` command in a subprocess, as a user or cron runs it."""
+    environment = {**os.environ, **(env or {})}
+    environment.pop("ZKIZ_CORPUS", None) if env is None or "ZKIZ_CORPUS" not in env else None
+    return subprocess.run(
+        [sys.executable, "-m", "zkiz_corpus", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+def kill9_after_requests(
+    process, archive, count: int, extra_wait: float = 0.0, must_kill: bool = True
+) -> None:
+    """SIGKILL ``process`` once ``archive`` has answered ``count`` more page requests:
+    a moment inside the crawl whatever the machine's speed."""
+    target = len(archive.requests) + count
+    while len(archive.requests) < target and process.poll() is None:
+        time.sleep(0.001)
+    time.sleep(extra_wait)
+    if not must_kill and process.poll() is not None:
+        return
+    assert process.poll() is None, "the crawl ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def one_line_error(done) -> str:
+    """The single stderr line of a refused command (no traceback, nothing on stdout)."""
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in lines[0]
+    assert done.stdout == b""
+    return lines[0]
+
+
+def jsonl(data: bytes | str) -> list[dict]:
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return [json.loads(line) for line in text.splitlines()]

@@ -425,7 +425,7 @@ def test_a_warc_with_a_bad_status_line_fails_that_id_in_one_line(tmp_path):
     assert done.returncode == 1
     assert [r["id"] for r in jsonl(done.stdout)] == [10]
     assert re.fullmatch(
-        r"zkiz: 1 ids failed, .*11 \(invalid HTTP status 'abc'\)\n", done.stderr.decode()
+        r"zkiz: 1 id failed, .*11 \(invalid HTTP status 'abc'\)\n", done.stderr.decode()
     )
 
 
@@ -546,11 +546,12 @@ def test_a_stream_run_keeps_nothing_per_id_walked():
     import tracemalloc
 
     from zkiz_corpus.crawling import Crawler, Plan, StreamStore
-    from zkiz_corpus.fetching import MISSING, Page
+    from zkiz_corpus.fetching import Page
+    from zkiz_corpus.outcomes import Cause
 
     class Nothing:  # a source where every id is a confirmed miss
         def get(self, article_id):
-            return Page(MISSING, "", reason="HTTP 404")
+            return Page.missing("", Cause.HTTP_STATUS, "HTTP 404", http_status=404)
 
     def walk(count):
         crawler = Crawler(Nothing(), StreamStore(lambda record: None), "none")

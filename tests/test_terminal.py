@@ -67,7 +67,7 @@ def test_progress_on_a_terminal(slow_archive):
     assert process.wait() == 0
     assert "\r" in shown
     assert "/60 (" in shown and "ETA" in shown and "ids/s" in shown
-    assert "40 articles, 20 missing, 0 failed" in shown  # the closing summary line
+    assert "60 ids walked: 40 articles, 20 missing, 0 failed" in shown  # the closing summary
 
 
 def test_open_ended_walk_shows_done_and_rate_without_eta(slow_archive):
@@ -105,7 +105,9 @@ def test_no_progress_in_a_pipe_or_when_quiet(slow_archive):
     assert b"\r" not in stderr and b"ETA" not in stderr
     (line,) = stderr.decode().splitlines()  # the summary alone
     assert re.fullmatch(
-        r"zkiz: 40 articles, 20 missing, 0 failed, \d+ skipped in [\d.]+ s \([\d.]+ ids/s\)", line
+        r"zkiz: (run 1: )?60 ids walked: 40 articles, 20 missing, 0 failed, "
+        r"0 already in the corpus \([\d.]+ s, [\d.]+ ids/s\)",
+        line,
     )
     controller, terminal = pty.openpty()
     quiet = fetch_on(terminal, slow_archive, "-q")

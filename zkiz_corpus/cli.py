@@ -26,7 +26,12 @@ import click
 
 from zkiz_corpus import __version__, records
 from zkiz_corpus.checking import repair, verify
-from zkiz_corpus.converting import ConversionError, make_converter, normalise_config
+from zkiz_corpus.converting import (
+    ConversionError,
+    backend_description,
+    make_converter,
+    normalise_config,
+)
 from zkiz_corpus.crawling import (
     DEFAULT_MAX_MISSES,
     MAX_CONCURRENCY,
@@ -45,10 +50,10 @@ from zkiz_corpus.fetching import (
     escaped,
     open_source,
 )
+from zkiz_corpus.outcomes import Outcome
 from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.storing import (
-    ARTICLE,
     STATE_FILE,
     Corpus,
     CorpusDamaged,
@@ -121,6 +126,10 @@ class OneLineErrors(click.Group):
         except WriteError as exc:
             _say(str(exc))
             sys.exit(EXIT_FAILED)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # ``zkiz`` alone asks what the tool does: the help, as --help gives it.
+            _print(exc.ctx.get_help())
+            sys.exit(EXIT_OK)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
             _say(f"{exc.format_message()}{hint}")
@@ -171,18 +180,18 @@ def _silence_stdout() -> None:
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
-    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO  # -q wins
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter("zkiz: %(message)s"))
     root = logging.getLogger("zkiz")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # urllib3 reports each retry (at WARNING); shown with -v, otherwise the summary says it.
+    # urllib3's own lines are its internals (connection pools, Retry objects): never
+    # shown. The retries are said in our words (-v), and the failures in the summary.
     http_log = logging.getLogger("urllib3")
-    http_log.handlers[:] = [handler]
+    http_log.handlers[:] = [logging.NullHandler()]
     http_log.propagate = False
-    http_log.setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def _convert_option(value: str) -> str:
@@ -230,6 +239,13 @@ def _validate_user_agent(ctx: click.Context, param: click.Parameter, value: str)
     return value
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    _print(f"zkiz {__version__} (OpenCC {backend_description()})")
+    ctx.exit(EXIT_OK)
+
+
 class _Seconds(click.ParamType):
     """A finite number of seconds within bounds (``nan``, ``inf`` and ``1e300`` are not)."""
 
@@ -256,7 +272,15 @@ ID = click.IntRange(min=1, max=MAX_ID)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="zkiz")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version (and the OpenCC backend in use) and exit.",
+)
 def cli() -> None:
     """Build a clean Chinese text corpus from the ZKIZ Archives (articles.zkiz.com).
 
@@ -392,10 +416,13 @@ def fetch(**options: Any) -> int:
         return _run_fetch(options, interrupts)
 
 
-def _plan(options: dict[str, Any], corpus: Corpus | None) -> Plan:
+def _plan(options: dict[str, Any], corpus: Corpus | None, held: list[int] | None) -> Plan:
+    """``held``: the ids a file source holds (sorted), walked from the first by default."""
     first, last, count = options["from_id"], options["to_id"], options["count"]
     retry_first: list[int] = []
-    if first is None:
+    if first is None and held is not None:
+        first = held[0]
+    elif first is None:
         first = corpus.next_id() if corpus is not None else None
         if first is None:
             raise click.UsageError(
@@ -504,6 +531,7 @@ def _run_fetch(options: dict[str, Any], interrupts: _Interrupts) -> int:
         corpus_path = Path(DEFAULT_CORPUS)
     if (
         options["from_id"] is None
+        and options["source"] is None
         and corpus_path is not None
         and not (corpus_path / STATE_FILE).is_file()
         and not (corpus_path / "records.jsonl").is_file()
@@ -527,11 +555,12 @@ def _run_fetch(options: dict[str, Any], interrupts: _Interrupts) -> int:
                 record_misses=file_source is None,
             )
             stack.callback(_close_quietly, corpus.close, corpus_path, errors)
-        plan = _plan(options, corpus)
+        held = list(file_source.ids()) if file_source is not None else None
+        plan = _plan(options, corpus, held)
         if file_source is not None:
             source = file_source
             if plan.last is None:  # nothing lies past the last page the source holds
-                plan.last = max(file_source.ids())
+                plan.last = held[-1]
         else:
             source = _http_source(options, stack, _open_warc(options["warc"], stack, errors))
         if sink is not None:
@@ -592,7 +621,7 @@ def _run_fetch(options: dict[str, Any], interrupts: _Interrupts) -> int:
                 code = EXIT_FAILED
             # What the corpus committed, not what was handed to it: the record in hand
             # when the reader of stdout left was committed all the same.
-            stats.articles = corpus.run_counts[ARTICLE]
+            stats.records = corpus.run_counts[Outcome.ARTICLE]
         progress.finish()
         if errors:
             _report_write_error(errors[0], sink, run_id)
@@ -652,24 +681,37 @@ def _open_warc(path: Path | None, stack: ExitStack, errors: list[WriteError]) ->
     return write_exchange
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 article``, ``2 articles``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _summarise(stats: Stats, quiet: bool, run_id: int | None) -> None:
     if stats.failures:
         shown = ", ".join(f"{article_id} ({reason})" for article_id, reason in stats.failures)
         hidden = stats.failed - len(stats.failures)
-        more = f" and {hidden} more (zkiz status)" if hidden > 0 else ""
-        log.error("%d ids failed, retried on the next run: %s%s", stats.failed, shown, more)
+        more = f" and {hidden} more (zkiz status --failed)" if hidden > 0 else ""
+        log.error(
+            "%s failed, retried on the next run: %s%s", plural(stats.failed, "id"), shown, more
+        )
     if quiet:
         return
     rate = stats.walked / stats.elapsed if stats.elapsed > 0 else 0.0
+    buckets = [plural(stats.articles, "article"), f"{stats.missing} missing"]
+    if stats.not_in_source:
+        buckets.append(f"{stats.not_in_source} not in the source")
+    buckets += [f"{stats.failed} failed", f"{stats.held} already in the corpus"]
+    extra = (
+        f"; {plural(stats.records, 'record')} written" if stats.records != stats.articles else ""
+    )
     log.info(
-        "%s%d articles, %d missing, %d failed, %d skipped in %.1f s (%.1f ids/s)",
+        "%s%s walked: %s (%.1f s, %.1f ids/s%s)",
         "" if run_id is None else f"run {run_id}: ",
-        stats.articles,
-        stats.missing,
-        stats.failed,
-        stats.skipped,
+        plural(stats.walked, "id"),
+        ", ".join(buckets),
         stats.elapsed,
         rate,
+        extra,
     )
 
 
@@ -772,7 +814,7 @@ class _Progress:
         if self.total:
             eta = (self.total - done) / rate if rate > 0 else 0
             text += f"/{self.total} ({100 * done / self.total:.0f}%)  ETA {_clock(eta)}"
-        text += f"  {rate:.1f} ids/s  {stats.articles} articles"
+        text += f"  {rate:.1f} ids/s  {plural(stats.articles, 'article')}"
         click.echo(f"\r\x1b[K{text}", err=True, nl=False)
         self._drawn = True
 

@@ -36,6 +36,18 @@ def backend() -> str:
     return "native" if hasattr(opencc, "CONFIGS") or hasattr(opencc, "clib") else "reimplemented"
 
 
+def backend_description() -> str:
+    """``native 1.4.2``: the backend in use and its package's version."""
+    from importlib import metadata
+
+    name = backend()
+    package = "opencc" if name == "native" else "opencc-python-reimplemented"
+    try:
+        return f"{name} {metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return name
+
+
 def available_configs() -> list[str]:
     """The configuration names the installed backend can load, e.g. ``t2s``."""
     opencc = _opencc_module()

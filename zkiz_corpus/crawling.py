@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zkiz_corpus.decoding import decode_page
-from zkiz_corpus.fetching import FAILED, MAX_ID, MISSING, ByteBudget, Page
+from zkiz_corpus.fetching import MAX_ID, ByteBudget, Page
+from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.parsing import parse_articles
 from zkiz_corpus.records import make_record, utc_now
 
@@ -52,7 +53,7 @@ class Source(Protocol):
 class Store(Protocol):
     """Where a crawl's outcomes go: a corpus, or a plain stream of records."""
 
-    def status_of(self, article_id: int) -> str | None: ...
+    def status_of(self, article_id: int) -> Outcome | None: ...
     def add_article(self, record: dict[str, Any]) -> None: ...
     def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None: ...
     def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None: ...
@@ -83,11 +84,16 @@ class Plan:
 
 @dataclass
 class Stats:
-    walked: int = 0  # ids looked at: fetched, or skipped as already known
-    articles: int = 0  # articles recorded (a page can hold several)
-    missing: int = 0
-    failed: int = 0
-    skipped: int = 0
+    """A run's counts. Every id walked is in exactly one of ``articles``, ``missing``,
+    ``not_in_source``, ``failed`` and ``held``."""
+
+    walked: int = 0  # ids looked at
+    articles: int = 0  # ids whose article this run recorded (from their page or another's)
+    missing: int = 0  # ids fetched and confirmed to hold no article
+    not_in_source: int = 0  # ids a WARC or folder does not hold
+    failed: int = 0  # ids to retry on the next run
+    held: int = 0  # ids the corpus already knew (article or missing): not fetched
+    records: int = 0  # records written (an article seen ahead is written before its id is walked)
     failures: list[tuple[int, str]] = field(default_factory=list)  # the first few
     started: float = field(default_factory=time.monotonic)
 
@@ -103,7 +109,7 @@ class StreamStore:
     def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
         self._write = write
 
-    def status_of(self, article_id: int) -> str | None:
+    def status_of(self, article_id: int) -> Outcome | None:
         return None
 
     def add_article(self, record: dict[str, Any]) -> None:
@@ -205,7 +211,7 @@ class Crawler:
             self.source.budget = budget
         tickets = 0
         # (id, status if no fetch is needed, else the fetch: pending or done, its ticket)
-        window: deque[tuple[int, str | None, Future[_Fetched] | _Fetched | None, int]] = deque()
+        window: deque[tuple[int, Outcome | None, Future[_Fetched] | _Fetched | None, int]] = deque()
         # Alone, each id is settled before the next is looked at, so an article found on
         # one page is never fetched again as the next id; workers keep a window ahead.
         window_size = 2 * concurrency if executor is not None else 1
@@ -233,8 +239,11 @@ class Crawler:
                     break
                 article_id, status, work, ticket = window.popleft()
                 if work is None:
-                    self.stats.skipped += 1
-                    misses = 0 if status == "article" else misses + 1
+                    if article_id in self._written_this_run:
+                        self.stats.articles += 1
+                    else:
+                        self.stats.held += 1
+                    misses = 0 if status is Outcome.ARTICLE else misses + 1
                 else:
                     try:
                         fetched = work.result() if isinstance(work, Future) else work
@@ -242,11 +251,10 @@ class Crawler:
                     finally:
                         if budget is not None:
                             budget.release(ticket)
-                    if fetched.page.unreachable:
+                    if fetched.page.cause is Cause.UNREACHABLE:
                         connection_failures += 1
                         if not fetched_any and connection_failures >= UNREACHABLE_AFTER:
-                            reason = (fetched.page.reason or "").removeprefix("robots.txt: ")
-                            raise HostUnreachable(reason.removeprefix("connection failed: "))
+                            raise HostUnreachable(fetched.page.reason)
                     else:
                         connection_failures = 0
                         fetched_any = True
@@ -265,17 +273,17 @@ class Crawler:
                 executor.shutdown([work for _, _, work, _ in window if isinstance(work, Future)])
         return self.stats
 
-    def _known_status(self, article_id: int, plan: Plan) -> str | None:
-        """``article``/``missing`` if ``article_id`` needs no fetch, else None."""
+    def _known_status(self, article_id: int, plan: Plan) -> Outcome | None:
+        """``ARTICLE``/``MISSING`` if ``article_id`` needs no fetch, else None."""
         if article_id in self._written_this_run:
-            return "article"
+            return Outcome.ARTICLE
         if plan.refetch:
             return None
         status = self.store.status_of(article_id)
-        if status == "failed":
+        if status is Outcome.FAILED:
             return None
         if (
-            status == "missing"
+            status is Outcome.MISSING
             and plan.recheck_missing_above is not None
             and article_id > plan.recheck_missing_above
         ):
@@ -303,16 +311,19 @@ class Crawler:
     def _handle(self, fetched: _Fetched, plan: Plan) -> bool:
         """Record what one fetched page holds; True if it held the id it was fetched as."""
         article_id, page, fetched_at = fetched.article_id, fetched.page, fetched.fetched_at
-        if page.kind == FAILED:
+        if page.outcome is Outcome.FAILED:
             log.debug("id %d failed: %s", article_id, page.reason)
             self.stats.failed += 1
             if len(self.stats.failures) < SHOWN_FAILURES:
                 self.stats.failures.append((article_id, page.reason or "unknown error"))
             self.store.add_failed(article_id, page.reason, fetched_at)
             return False
-        if page.kind == MISSING:
+        if page.outcome is Outcome.MISSING:
             log.debug("id %d missing: %s", article_id, page.reason)
-            self.stats.missing += 1
+            if page.cause is Cause.NOT_IN_SOURCE:
+                self.stats.not_in_source += 1
+            else:
+                self.stats.missing += 1
             self.store.add_missing(article_id, page.reason, fetched_at)
             return False
         document = decode_page(page.body, page.content_type)
@@ -327,10 +338,12 @@ class Crawler:
                 continue
             if article.id in self._written_this_run:
                 continue
-            if not plan.refetch and self.store.status_of(article.id) == "article":
+            if not plan.refetch and self.store.status_of(article.id) is Outcome.ARTICLE:
                 continue
             self._written_this_run.add(article.id)
             self.store.add_article(make_record(article, self.convert, fetched_at))
+            self.stats.records += 1
+        if found_here:
             self.stats.articles += 1
         if not found_here:
             reason = "no article on page" if not articles else "page holds other ids only"

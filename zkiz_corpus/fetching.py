@@ -37,6 +37,7 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from zkiz_corpus import PROJECT_URL, __version__
+from zkiz_corpus.outcomes import Cause, Outcome
 
 log = logging.getLogger("zkiz")
 
@@ -52,20 +53,28 @@ MAX_CRAWL_DELAY = 60.0  # a longer robots.txt Crawl-delay is cut to this, with a
 _ID_QUERY = re.compile(r"(?:^|[?&;])id=(\d+)")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-PAGE, MISSING, FAILED = "page", "missing", "failed"
-
 
 @dataclass
 class Page:
-    """What one id's URL gave: ``page`` (with body), ``missing`` or ``failed``."""
+    """What one id's URL gave: a page to read (``outcome`` None, with its body), or a
+    miss or a failure the source knows of already, with its cause."""
 
-    kind: str
     url: str
     body: bytes = b""
     content_type: str | None = None
-    reason: str | None = None
-    unreachable: bool = False  # the host did not answer at all (refused, no route, no DNS)
     fetched_at: str | None = None  # when the capture was made, if not now (a WARC's date)
+    outcome: Outcome | None = None
+    cause: Cause | None = None
+    reason: str | None = None  # for people
+    http_status: int | None = None
+
+    @classmethod
+    def missing(cls, url: str, cause: Cause, reason: str, **more: Any) -> Page:
+        return cls(url, outcome=Outcome.MISSING, cause=cause, reason=reason, **more)
+
+    @classmethod
+    def failed(cls, url: str, cause: Cause, reason: str, **more: Any) -> Page:
+        return cls(url, outcome=Outcome.FAILED, cause=cause, reason=reason, **more)
 
 
 @dataclass
@@ -351,8 +360,9 @@ class _Retry:
     """An attempt that may be tried again: why it failed, how long to wait before."""
 
     reason: str
+    cause: Cause = Cause.CONNECTION
     wait: float | None = None  # None: the exponential backoff
-    unreachable: bool = False
+    http_status: int | None = None
 
 
 class HttpSource:
@@ -468,17 +478,17 @@ class HttpSource:
                 return outcome
             refusal = self._redirect_refusal(target, outcome)
             if refusal is not None:
-                return Page(MISSING, url, reason=refusal)
+                return Page.missing(url, Cause.REDIRECT, refusal)
             location = _as_sent(urljoin(target, outcome))
             if _is_home(location):
-                return Page(MISSING, url, reason="redirect to /")
+                return Page.missing(url, Cause.REDIRECT, "redirect to /")
             if self.obey_robots and not robots:
                 refusal_page = self._robots_refusal(location)
                 if refusal_page is not None:
                     refusal_page.url = url
                     return refusal_page
             target = location
-        return Page(FAILED, url, reason=f"more than {MAX_REDIRECTS} redirects")
+        return Page.failed(url, Cause.TOO_MANY_REDIRECTS, f"more than {MAX_REDIRECTS} redirects")
 
     def _redirect_refusal(self, current: str, location: str) -> str | None:
         """Why a redirect to ``location`` is not followed, or None.
@@ -508,23 +518,22 @@ class HttpSource:
         with self._robots_lock:
             if self._robots is None:
                 answer = self._fetch(urljoin(self.base_url, "/robots.txt"), robots=True)
-                if answer.kind == PAGE:
+                if answer.outcome is None:
                     rules = Protego.parse(answer.body.decode("utf-8", errors="replace"))
-                elif answer.kind == FAILED and not (answer.reason or "").startswith("HTTP "):
+                elif answer.outcome is Outcome.FAILED and answer.cause is not Cause.HTTP_STATUS:
                     # No whole answer (no connection, a timeout, a broken body): RFC 9309's
                     # "unreachable", so nothing is allowed. This id fails (the host-down
                     # check sees it) and robots.txt is asked for again with the next one.
-                    return Page(
-                        FAILED,
-                        url,
-                        reason=f"robots.txt: {answer.reason}",
-                        unreachable=answer.unreachable,
-                    )
+                    assert answer.cause is not None
+                    return Page.failed(url, answer.cause, f"robots.txt: {answer.reason}")
                 else:
                     # 4xx: RFC 9309 "unavailable", everything allowed. 5xx after retries
                     # (RFC 9309 would disallow): many small servers answer 500 for any file
                     # they lack, so, as Scrapy does, go on, at the --delay pace, and say so.
-                    if answer.kind == FAILED and not (answer.reason or "").startswith("HTTP 4"):
+                    if (
+                        answer.outcome is Outcome.FAILED
+                        and not 400 <= (answer.http_status or 0) < 500
+                    ):
                         log.warning(
                             "robots.txt unreadable (%s): crawling without it", answer.reason
                         )
@@ -542,7 +551,7 @@ class HttpSource:
                     self.gate.delay = float(crawl_delay)
         if self._robots.can_fetch(url, self.user_agent):
             return None
-        return Page(MISSING, url, reason="disallowed by robots.txt")
+        return Page.missing(url, Cause.ROBOTS, "disallowed by robots.txt")
 
     def _get_once(self, url: str, *, robots: bool = False) -> Page | str:
         """A final ``Page``, or the ``Location`` of a redirect to consider.
@@ -550,18 +559,20 @@ class HttpSource:
         Retries timeouts, dropped connections, broken bodies and 429/5xx answers, with
         exponential backoff, or the server's valid ``Retry-After``, imposed on every worker.
         """
-        failure = _Retry("no attempt")
+        failure = _Retry("no attempt", Cause.CONNECTION)
+        wait = 0.0
         for attempt in range(self.retries + 1):
             if attempt:
-                wait = failure.wait if failure.wait is not None else _backoff(attempt)
                 self._sleep(wait)
             self.gate.wait_turn()
             outcome = self._attempt(url, robots)
             if not isinstance(outcome, _Retry):
                 return outcome
             failure = outcome
-            log.debug("%s: %s (attempt %d)", url, failure.reason, attempt + 1)
-        return Page(FAILED, url, reason=failure.reason, unreachable=failure.unreachable)
+            if attempt < self.retries:
+                wait = failure.wait if failure.wait is not None else _backoff(attempt + 1)
+                log.debug("retrying %s in %.1f s: %s", _what(url), wait, failure.reason)
+        return Page.failed(url, failure.cause, failure.reason, http_status=failure.http_status)
 
     def _attempt(self, url: str, robots: bool) -> Page | str | _Retry:
         """One request, over within ``timeout``, whatever the server does."""
@@ -577,7 +588,7 @@ class HttpSource:
             with response:
                 body, over = self._read_capped(response, limit, watch)
         except _ERRORS as exc:
-            failure = _Retry(_describe(exc), unreachable=_is_unreachable(exc))
+            failure = _Retry(_describe(exc), _cause_of(exc))
         else:
             failure = None
         finally:
@@ -585,7 +596,7 @@ class HttpSource:
             expired = self._watchdog.disarm(watch)
         if expired:
             self._drop_session()
-            return _Retry(f"no complete response in {self.timeout:g} s")
+            return _Retry(f"no complete response in {self.timeout:g} s", Cause.TIMEOUT)
         if failure is not None:
             return failure
         assert body is not None
@@ -597,19 +608,19 @@ class HttpSource:
             log.warning("robots.txt is over %d bytes: obeying its first part", limit)
             body = body[: body.rfind(b"\n") + 1]
         elif over:
-            return Page(FAILED, url, reason=f"body over {limit} bytes")
+            return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {limit} bytes")
         if status == 200:
-            return Page(PAGE, url, body, response.headers.get("Content-Type"))
+            return Page(url, body, response.headers.get("Content-Type"))
         if status in (404, 410):
-            return Page(MISSING, url, reason=f"HTTP {status}")
+            return Page.missing(url, Cause.HTTP_STATUS, f"HTTP {status}", http_status=status)
         reason = f"HTTP {status} {response.reason or ''}".strip()
         if status in RETRY_STATUSES:
             wait = retry_after(response.headers.get("Retry-After"))
             if wait is not None:
                 wait = min(wait, MAX_RETRY_AFTER)
                 self.gate.pause(wait)
-            return _Retry(reason, wait)
-        return Page(FAILED, url, reason=reason)
+            return _Retry(reason, Cause.HTTP_STATUS, wait, status)
+        return Page.failed(url, Cause.HTTP_STATUS, reason, http_status=status)
 
     def _read_capped(
         self, response: requests.Response, limit: int, watch: _Watch
@@ -682,9 +693,23 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def _what(url: str) -> str:
+    """``id 262804`` for a page's URL, else the URL (robots.txt): for log lines."""
+    article_id = _held_id(urlsplit(url).query)
+    return f"id {article_id}" if article_id is not None else url
+
+
 def _backoff(attempt: int) -> float:
     """Seconds before retry ``attempt`` (1, 2, ...): exponential, capped, with jitter."""
     return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (attempt - 1)) + random.uniform(0, BACKOFF_JITTER)
+
+
+def _cause_of(exc: Exception) -> Cause:
+    if _is_unreachable(exc):
+        return Cause.UNREACHABLE
+    if isinstance(exc, requests.Timeout):
+        return Cause.TIMEOUT
+    return Cause.CONNECTION
 
 
 def _is_unreachable(exc: Exception) -> bool:
@@ -724,11 +749,11 @@ _CAUSES = (
 def _describe(exc: Exception) -> str:
     """A short reason for the log and the state, not urllib3's nested repr."""
     if isinstance(exc, requests.ConnectTimeout):
-        return "connection failed: connect timeout"
+        return "connect timeout"
     text = f"{exc!s} {exc!r}"
     for marker, reason in _CAUSES:
         if marker in text:
-            return f"connection failed: {reason}" if _is_unreachable(exc) else reason
+            return reason
     if isinstance(exc, requests.Timeout):
         return "read timeout"
     return _shorten(str(exc) or type(exc).__name__)
@@ -818,11 +843,12 @@ class WarcSource:
         url = page_url("https://articles.zkiz.com/", article_id)
         offset = self._offsets.get(article_id)
         if offset is None:
-            return Page(MISSING, url, reason="not in source")
+            return Page.missing(url, Cause.NOT_IN_SOURCE, "not in source")
         try:
             return self._read(url, offset)
         except Exception as exc:  # a damaged record fails its id, never the run
-            return Page(FAILED, url, reason=f"damaged WARC record: {escaped(str(exc), 120)}")
+            reason = f"damaged WARC record: {escaped(str(exc), 120)}"
+            return Page.failed(url, Cause.DAMAGED_SOURCE, reason)
 
     def _read(self, url: str, offset: int) -> Page:
         from warcio.archiveiterator import ArchiveIterator
@@ -834,20 +860,22 @@ class WarcSource:
             headers = record.http_headers
             status_line = (headers.get_statuscode() if headers else None) or "200"
             if not re.fullmatch(r"[0-9]{3}", status_line):
-                return Page(FAILED, url, reason=f"invalid HTTP status {escaped(status_line)!r}")
+                reason = f"invalid HTTP status {escaped(status_line)!r}"
+                return Page.failed(url, Cause.DAMAGED_SOURCE, reason)
             status = int(status_line)
             body = record.content_stream().read(MAX_BODY_BYTES + 1)
             if len(body) > MAX_BODY_BYTES:
-                return Page(FAILED, url, reason=f"body over {MAX_BODY_BYTES} bytes")
+                return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
             content_type = headers.get_header("Content-Type") if headers else None
             location = headers.get_header("Location") if headers else None
         if status == 200:
-            return Page(PAGE, url, body, content_type, fetched_at=fetched_at)
+            return Page(url, body, content_type, fetched_at=fetched_at)
         if status in (301, 302, 303, 307, 308):
-            return Page(MISSING, url, reason=f"redirect to {escaped(location or '?', 200)}")
+            return Page.missing(url, Cause.REDIRECT, f"redirect to {escaped(location or '?', 200)}")
         if status in (404, 410):
-            return Page(MISSING, url, reason=f"HTTP {status}")
-        return Page(FAILED, url, reason=f"HTTP {status} (recorded)")
+            return Page.missing(url, Cause.HTTP_STATUS, f"HTTP {status}", http_status=status)
+        reason = f"HTTP {status} (recorded)"
+        return Page.failed(url, Cause.HTTP_STATUS, reason, http_status=status)
 
 
 def _read_to_end(record: Any) -> bool:
@@ -907,15 +935,15 @@ class DirectorySource:
         url = page_url("https://articles.zkiz.com/", article_id)
         found = self._files.get(article_id)
         if found is None:
-            return Page(MISSING, url, reason="not in source")
+            return Page.missing(url, Cause.NOT_IN_SOURCE, "not in source")
         try:
             with found.open("rb") as stream:
                 body = stream.read(MAX_BODY_BYTES + 1)
         except OSError as exc:
-            return Page(FAILED, url, reason=f"cannot read {found}: {exc.strerror}")
+            return Page.failed(url, Cause.DAMAGED_SOURCE, f"cannot read {found}: {exc.strerror}")
         if len(body) > MAX_BODY_BYTES:
-            return Page(FAILED, url, reason=f"body over {MAX_BODY_BYTES} bytes")
-        return Page(PAGE, url, body)
+            return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+        return Page(url, body)
 
 
 def open_source(path: Path) -> WarcSource | DirectorySource:

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zkiz_corpus.outcomes import Outcome
 from zkiz_corpus.storing import (
-    ARTICLE,
     COMPACT_FILE,
-    FAILED,
-    MISSING,
     RECORDS_FILE,
     SCHEMA,
     STATE_FILE,
@@ -129,7 +127,7 @@ class CorpusReader:
         """Intact records in id order, each id once, optionally within ``[low, high]`` or
         written by run ``run``; damaged ones are skipped and counted in ``report``."""
         query = "SELECT id, offset, length, sha256 FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
-        parameters: tuple = (ARTICLE, low or 0, high or 2**63 - 1)
+        parameters: tuple = (Outcome.ARTICLE, low or 0, high or 2**63 - 1)
         if run is not None:
             query += " AND run_id = ?"
             parameters += (run,)
@@ -172,9 +170,9 @@ class CorpusReader:
             raise damaged_state(self.path / STATE_FILE, exc) from exc
         return {
             "corpus": str(self.path),
-            "articles": counts.get(ARTICLE, 0),
-            "missing": counts.get(MISSING, 0),
-            "failed": counts.get(FAILED, 0),
+            "articles": counts.get(Outcome.ARTICLE, 0),
+            "missing": counts.get(Outcome.MISSING, 0),
+            "failed": counts.get(Outcome.FAILED, 0),
             "highest_id": highest,
             "next_id": next_one,
             "last_run": None

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from zkiz_corpus.outcomes import Outcome
 from zkiz_corpus.records import dumps
 
 log = logging.getLogger("zkiz")
@@ -44,7 +45,6 @@ STATE_FILE = "state.sqlite3"
 COMPACT_FILE = "records.jsonl.compact"
 SALVAGE_FILE = "records.salvaged"
 
-ARTICLE, MISSING, FAILED = "article", "missing", "failed"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ids (
@@ -444,12 +444,14 @@ class Corpus:
 
     # -- reading state -------------------------------------------------------------
 
-    def status_of(self, article_id: int) -> str | None:
+    def status_of(self, article_id: int) -> Outcome | None:
         row = self.db.execute("SELECT status FROM ids WHERE id = ?", (article_id,)).fetchone()
-        return None if row is None else row[0]
+        return None if row is None else Outcome(row[0])
 
     def highest_article_id(self) -> int | None:
-        return self.db.execute("SELECT max(id) FROM ids WHERE status = ?", (ARTICLE,)).fetchone()[0]
+        return self.db.execute(
+            "SELECT max(id) FROM ids WHERE status = ?", (Outcome.ARTICLE,)
+        ).fetchone()[0]
 
     def next_id(self) -> int | None:
         """Where a walk without ``--from-id`` starts: after the newest article held."""
@@ -458,7 +460,9 @@ class Corpus:
     def failed_ids(self) -> list[int]:
         return [
             row[0]
-            for row in self.db.execute("SELECT id FROM ids WHERE status = ? ORDER BY id", (FAILED,))
+            for row in self.db.execute(
+                "SELECT id FROM ids WHERE status = ? ORDER BY id", (Outcome.FAILED,)
+            )
         ]
 
     # -- writing -------------------------------------------------------------------
@@ -480,9 +484,9 @@ class Corpus:
                 "exit_code = ? WHERE id = ?",
                 (
                     ended_at,
-                    self.run_counts[ARTICLE],
-                    self.run_counts[MISSING],
-                    self.run_counts[FAILED],
+                    self.run_counts[Outcome.ARTICLE],
+                    self.run_counts[Outcome.MISSING],
+                    self.run_counts[Outcome.FAILED],
                     code,
                     self.run_id,
                 ),
@@ -492,16 +496,18 @@ class Corpus:
         line = dumps(record).encode("utf-8")
         self._pending_bytes += len(line)
         self._add(
-            _Pending(record["id"], ARTICLE, None, record["fetched_at"], line, record["sha256"])
+            _Pending(
+                record["id"], Outcome.ARTICLE, None, record["fetched_at"], line, record["sha256"]
+            )
         )
 
     def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None:
         if not self._record_misses:
             return
-        self._add(_Pending(article_id, MISSING, reason, fetched_at))
+        self._add(_Pending(article_id, Outcome.MISSING, reason, fetched_at))
 
     def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None:
-        self._add(_Pending(article_id, FAILED, reason, fetched_at))
+        self._add(_Pending(article_id, Outcome.FAILED, reason, fetched_at))
 
     def _add(self, pending: _Pending) -> None:
         self._pending.append(pending)
@@ -563,7 +569,7 @@ class Corpus:
         dead = 0
         with _writing(self.state_path), self.db:
             for article_id, status, error, fetched_at, sha, start, length in rows:
-                if status == ARTICLE:
+                if status == Outcome.ARTICLE:
                     dead += self.db.execute(
                         "SELECT count(*) FROM ids WHERE id = ? AND offset IS NOT NULL",
                         (article_id,),
@@ -590,11 +596,11 @@ class Corpus:
 
     def _commit_interleaved(self, pending: list[_Pending], lines: list[bytes], end: int) -> None:
         self._adopt(self._size, end)
-        ours = {item.article_id: item for item in pending if item.status == ARTICLE}
+        ours = {item.article_id: item for item in pending if item.status == Outcome.ARTICLE}
         delivered = []
         with _writing(self.state_path), self.db:
             for item in pending:
-                if item.status != ARTICLE:
+                if item.status != Outcome.ARTICLE:
                     self.db.execute(
                         _RECORD_MISS, (item.article_id, item.status, item.error, item.fetched_at)
                     )
@@ -606,8 +612,8 @@ class Corpus:
                 if taken:
                     delivered.append(line)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
-        self.run_counts.update(item.status for item in pending if item.status != ARTICLE)
-        self.run_counts[ARTICLE] += len(delivered)
+        self.run_counts.update(item.status for item in pending if item.status != Outcome.ARTICLE)
+        self.run_counts[Outcome.ARTICLE] += len(delivered)
         if self.on_commit is not None and delivered:
             self.on_commit(b"".join(delivered))
 
@@ -640,7 +646,8 @@ class Corpus:
             ) as new,
         ):
             rows = self.db.execute(
-                "SELECT id, offset, length FROM ids WHERE status = ? ORDER BY id", (ARTICLE,)
+                "SELECT id, offset, length FROM ids WHERE status = ? ORDER BY id",
+                (Outcome.ARTICLE,),
             )
             for article_id, offset, length in rows:
                 old.seek(offset)
@@ -787,7 +794,9 @@ def _connect(state_path: Path) -> sqlite3.Connection:
 
 
 def next_id(db: sqlite3.Connection) -> int | None:
-    newest = db.execute("SELECT max(id) FROM ids WHERE status = ?", (ARTICLE,)).fetchone()[0]
+    newest = db.execute("SELECT max(id) FROM ids WHERE status = ?", (Outcome.ARTICLE,)).fetchone()[
+        0
+    ]
     if newest is not None:
         return newest + 1
     return db.execute("SELECT min(id) FROM ids").fetchone()[0]

@@ -3,6 +3,7 @@ and counts, what -v and -q show, which ids a file source walks, what status says
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -12,7 +13,9 @@ from tests.support import (
     Archive,
     ArticleSpec,
     Response,
+    jsonl,
     markup_div_br,
+    one_line_error,
     page,
     run_zkiz,
 )
@@ -167,3 +170,66 @@ def test_the_quick_start_summary_adds_up():
         "failed": 0,
         "held": 0,
     }
+
+
+# ---- 3: status says what it means ------------------------------------------------------
+
+
+def test_status_names_the_highest_article_the_next_start_and_the_failed_ids(tmp_path):
+    corpus = tmp_path / "c"
+    pages = {1: article(1), 2: Response(503, b"busy"), 3: Response(403, b"no")}
+    with Archive(pages) as archive:
+        done = run_zkiz(
+            "fetch",
+            "--from-id",
+            "1",
+            "--to-id",
+            "4",
+            "--base-url",
+            archive.base_url,
+            "--delay",
+            "0",
+            "--retries",
+            "0",
+            "--corpus",
+            str(corpus),
+            "--convert",
+            "s2hk",
+        )
+    assert done.returncode == 1, done.stderr
+    shown = run_zkiz("status", "--corpus", str(corpus))
+    text = shown.stdout.decode()
+    assert re.search(r"^highest article id:\s+1$", text, re.M), text  # not 4, a miss
+    assert re.search(r"^next run starts at:\s+2$", text, re.M), text
+    failed = run_zkiz("status", "--corpus", str(corpus), "--failed").stdout.decode()
+    assert re.search(r"^2\s+http-status\s+HTTP 503", failed, re.M), failed
+    assert re.search(r"^3\s+http-status\s+HTTP 403", failed, re.M), failed
+    as_json = json.loads(run_zkiz("status", "--corpus", str(corpus), "--json").stdout)
+    assert as_json["highest_article_id"] == 1 and as_json["next_id"] == 2
+    assert [(f["id"], f["cause"]) for f in as_json["failed_ids"]] == [
+        (2, "http-status"),
+        (3, "http-status"),
+    ]
+    run = as_json["last_run"]
+    assert run["base_url"] == archive.base_url and run["source"] is None
+    assert run["convert"] == "s2hk" and run["opencc"].startswith(backend())
+    assert run["version"] and run["seconds"] >= 0 and run["exit_code"] == 1
+    assert run["arguments"][:3] == ["fetch", "--from-id", "1"]
+    assert (run["articles"], run["missing"], run["failed"]) == (1, 1, 2)
+
+
+# ---- 4: one conversion per corpus ------------------------------------------------------
+
+
+def test_a_corpus_keeps_one_conversion(tmp_path):
+    corpus = tmp_path / "c"
+    sample = str(ROOT / "data/sample.warc.gz")
+    first = run_zkiz("fetch", "--source", sample, "--corpus", str(corpus), "--convert", "s2hk")
+    assert first.returncode == 0, first.stderr
+    other = run_zkiz("fetch", "--source", sample, "--corpus", str(corpus), "--convert", "t2s")
+    assert other.returncode == 2
+    line = one_line_error(other)
+    assert "s2hk" in line and "export --convert" in line
+    again = run_zkiz("fetch", "--source", sample, "--corpus", str(corpus), "--refetch", "-o", "-")
+    assert again.returncode == 0, again.stderr  # no --convert: the corpus's own
+    assert {r["convert"] for r in jsonl(again.stdout)} == {"s2hk"}

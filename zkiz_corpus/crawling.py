@@ -55,8 +55,12 @@ class Store(Protocol):
 
     def status_of(self, article_id: int) -> Outcome | None: ...
     def add_article(self, record: dict[str, Any]) -> None: ...
-    def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None: ...
-    def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None: ...
+    def add_missing(
+        self, article_id: int, reason: str | None, fetched_at: str, cause: Cause | None = None
+    ) -> None: ...
+    def add_failed(
+        self, article_id: int, reason: str | None, fetched_at: str, cause: Cause | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -94,7 +98,8 @@ class Stats:
     failed: int = 0  # ids to retry on the next run
     held: int = 0  # ids the corpus already knew (article or missing): not fetched
     records: int = 0  # records written (an article seen ahead is written before its id is walked)
-    failures: list[tuple[int, str]] = field(default_factory=list)  # the first few
+    # The first few failed ids, with their causes and reasons.
+    failures: list[tuple[int, Cause | None, str]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -115,10 +120,10 @@ class StreamStore:
     def add_article(self, record: dict[str, Any]) -> None:
         self._write(record)
 
-    def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None:
+    def add_missing(self, article_id: int, *rest: Any) -> None:
         pass
 
-    def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None:
+    def add_failed(self, article_id: int, *rest: Any) -> None:
         pass
 
 
@@ -315,8 +320,9 @@ class Crawler:
             log.debug("id %d failed: %s", article_id, page.reason)
             self.stats.failed += 1
             if len(self.stats.failures) < SHOWN_FAILURES:
-                self.stats.failures.append((article_id, page.reason or "unknown error"))
-            self.store.add_failed(article_id, page.reason, fetched_at)
+                reason = page.reason or "unknown error"
+                self.stats.failures.append((article_id, page.cause, reason))
+            self.store.add_failed(article_id, page.reason, fetched_at, page.cause)
             return False
         if page.outcome is Outcome.MISSING:
             log.debug("id %d missing: %s", article_id, page.reason)
@@ -324,7 +330,7 @@ class Crawler:
                 self.stats.not_in_source += 1
             else:
                 self.stats.missing += 1
-            self.store.add_missing(article_id, page.reason, fetched_at)
+            self.store.add_missing(article_id, page.reason, fetched_at, page.cause)
             return False
         document = decode_page(page.body, page.content_type)
         page.body = b""  # the bytes are not needed past here: free them before parsing
@@ -349,5 +355,5 @@ class Crawler:
             reason = "no article on page" if not articles else "page holds other ids only"
             log.debug("id %d missing: %s", article_id, reason)
             self.stats.missing += 1
-            self.store.add_missing(article_id, reason, fetched_at)
+            self.store.add_missing(article_id, reason, fetched_at, Cause.NO_ARTICLE)
         return found_here

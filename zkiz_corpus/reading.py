@@ -31,6 +31,25 @@ from zkiz_corpus.storing import (
     next_id,
 )
 
+_RUN_COLUMNS = (
+    "id",
+    "started_at",
+    "ended_at",
+    "seconds",
+    "outcome",
+    "exit_code",
+    "walked",
+    "articles",
+    "missing",
+    "failed",
+    "arguments",
+    "base_url",
+    "source",
+    "convert",
+    "opencc",
+    "version",
+)
+
 
 @dataclass
 class ReadReport:
@@ -65,6 +84,12 @@ class CorpusReader:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> CorpusReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
         try:
@@ -152,13 +177,53 @@ class CorpusReader:
     def run_ids(self) -> list[int]:
         return [row[0] for row in self._query("SELECT id FROM runs ORDER BY id")]
 
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._query(f"PRAGMA table_info({table})")}
+
+    def failed(self) -> list[dict[str, Any]]:
+        """The failed ids, with their causes: retried by the next run."""
+        cause = "cause" if "cause" in self._columns("ids") else "NULL"
+        rows = self._query(
+            f"SELECT id, {cause}, error, attempts, fetched_at FROM ids WHERE status = ? "
+            "ORDER BY id",
+            (Outcome.FAILED,),
+        )
+        keys = ("id", "cause", "reason", "attempts", "fetched_at")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def runs(self, last: int | None = None) -> list[dict[str, Any]]:
+        """The runs' rows, oldest first (only the ``last`` few if given): settings and
+        how each ended. ``arguments`` is the command line, as a list."""
+        columns = [c for c in _RUN_COLUMNS if c in self._columns("runs")]
+        order = "DESC" if last is not None else "ASC"
+        limit = f" LIMIT {int(last)}" if last is not None else ""
+        rows = self._query(f"SELECT {', '.join(columns)} FROM runs ORDER BY id {order}{limit}")
+        found = []
+        for row in reversed(rows) if last is not None else rows:
+            run = dict.fromkeys(_RUN_COLUMNS)
+            run.update(zip(columns, row))
+            if isinstance(run["arguments"], str):
+                with contextlib.suppress(ValueError):
+                    run["arguments"] = json.loads(run["arguments"])
+            found.append(run)
+        return found
+
+    def conversion(self) -> str | None:
+        held = self._meta("convert")
+        if held is None:  # a corpus from before it was kept: its last run says
+            runs = (
+                self._query(
+                    "SELECT convert FROM runs WHERE convert IS NOT NULL ORDER BY id DESC LIMIT 1"
+                )
+                if "convert" in self._columns("runs")
+                else []
+            )
+            held = runs[0][0] if runs else None
+        return held
+
     def summary(self) -> dict[str, Any]:
         counts = dict(self._query("SELECT status, count(*) FROM ids GROUP BY status"))
-        highest = self._query("SELECT max(id) FROM ids")[0][0]
-        last = self._query(
-            "SELECT id, started_at, ended_at, articles, missing, failed, exit_code "
-            "FROM runs ORDER BY id DESC LIMIT 1"
-        )
+        highest = self._query("SELECT max(id) FROM ids WHERE status = ?", (Outcome.ARTICLE,))[0][0]
         size = 0
         for entry in self.path.iterdir():
             with contextlib.suppress(OSError):
@@ -168,21 +233,17 @@ class CorpusReader:
             next_one = next_id(self.db)
         except sqlite3.DatabaseError as exc:
             raise damaged_state(self.path / STATE_FILE, exc) from exc
+        last = self.runs(last=1)
         return {
             "corpus": str(self.path),
             "articles": counts.get(Outcome.ARTICLE, 0),
             "missing": counts.get(Outcome.MISSING, 0),
             "failed": counts.get(Outcome.FAILED, 0),
-            "highest_id": highest,
-            "next_id": next_one,
-            "last_run": None
-            if not last
-            else dict(
-                zip(
-                    ("id", "started_at", "ended_at", "articles", "missing", "failed", "exit_code"),
-                    last[0],
-                )
-            ),
+            "highest_article_id": highest,
+            "next_id": next_one,  # where a run without --from-id starts
+            "convert": self.conversion(),
+            "failed_ids": self.failed(),
+            "last_run": last[0] if last else None,
             "size_bytes": size,
             "damage": self.quick_damage(),
         }

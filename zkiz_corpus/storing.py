@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from zkiz_corpus.outcomes import Outcome
+from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.records import dumps
 
 log = logging.getLogger("zkiz")
@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS ids (
     run_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+-- runs: what each run was (its settings) and how it ended; columns after exit_code
+-- are added to corpora from earlier versions (_ADDED_COLUMNS).
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -71,10 +73,27 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_RUN_SETTINGS = ("arguments", "base_url", "source", "convert", "opencc", "version")
+_ADDED_COLUMNS = (
+    ("ids", "run_id", "INTEGER"),
+    ("ids", "cause", "TEXT"),
+    ("runs", "outcome", "TEXT"),
+    ("runs", "walked", "INTEGER"),
+    ("runs", "seconds", "REAL"),
+    *(("runs", name, "TEXT") for name in _RUN_SETTINGS),
+)
+
+
+def _value(cause: Cause | None) -> str | None:
+    return None if cause is None else cause.value
+
+
 # A miss or failure never replaces an article already held.
 _RECORD_MISS = (
-    "INSERT INTO ids (id, status, attempts, error, fetched_at) VALUES (?, ?, 1, ?, ?) "
-    "ON CONFLICT(id) DO UPDATE SET attempts = attempts + 1, error = excluded.error, "
+    "INSERT INTO ids (id, status, attempts, error, cause, fetched_at) VALUES (?, ?, 1, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET attempts = attempts + 1, "
+    "error = CASE WHEN status = 'article' THEN error ELSE excluded.error END, "
+    "cause = CASE WHEN status = 'article' THEN cause ELSE excluded.cause END, "
     "fetched_at = excluded.fetched_at, "
     "status = CASE WHEN status = 'article' THEN status ELSE excluded.status END"
 )
@@ -132,6 +151,7 @@ class _Pending:
     fetched_at: str | None
     line: bytes | None = None  # the record, serialised once, as it will be written
     sha256: str | None = None
+    cause: str | None = None  # a miss's or failure's Cause
 
 
 def check_line(line: bytes) -> tuple[int, str, str | None] | None:
@@ -197,6 +217,7 @@ class Corpus:
         self._pending: list[_Pending] = []
         self._last_commit = time.monotonic()
         self.run_id: int | None = None
+        self._run_started = time.monotonic()
         self.run_counts: Counter[str] = Counter()  # committed by this run, by status
         self.repairs: list[str] = []  # what opening or repairing changed, for people
         _prepare_directory(path)
@@ -467,13 +488,41 @@ class Corpus:
 
     # -- writing -------------------------------------------------------------------
 
-    def start_run(self, started_at: str) -> int:
+    def conversion(self) -> str | None:
+        """The OpenCC configuration of the corpus's records (one per corpus), if any."""
+        held = self._meta("convert")
+        if held is None:  # a corpus from before it was kept: its first record says
+            row = self.db.execute(
+                "SELECT offset, length FROM ids WHERE status = ? AND offset IS NOT NULL LIMIT 1",
+                (Outcome.ARTICLE,),
+            ).fetchone()
+            if row is not None:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    held = json.loads(os.pread(self._fd, row[1], row[0])).get("convert")
+        return held if isinstance(held, str) else None
+
+    def start_run(self, started_at: str, settings: dict[str, Any] | None = None) -> int:
+        """Open the run's row: when, and ``settings`` (arguments, base_url, source,
+        convert, opencc, version). The first run's ``convert`` is the corpus's."""
+        settings = dict(settings or {})
+        if settings.get("arguments") is not None:
+            settings["arguments"] = json.dumps(settings["arguments"], ensure_ascii=False)
+        columns = [name for name in _RUN_SETTINGS if name in settings]
         with _writing(self.state_path), self.db:
-            cursor = self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (started_at,))
+            cursor = self.db.execute(
+                f"INSERT INTO runs (started_at{''.join(', ' + c for c in columns)}) "
+                f"VALUES (?{', ?' * len(columns)})",
+                (started_at, *(settings[c] for c in columns)),
+            )
+            if settings.get("convert") and self.conversion() is None:
+                self._set_meta("convert", settings["convert"])
         self.run_id = cursor.lastrowid
+        self._run_started = time.monotonic()
         return self.run_id
 
-    def end_run(self, ended_at: str, code: int) -> None:
+    def end_run(
+        self, ended_at: str, code: int | None, outcome: str | None = None, walked: int = 0
+    ) -> None:
         """Commit what is pending and close the run's row with its committed counts."""
         self.commit()
         if self.run_id is None:
@@ -481,13 +530,16 @@ class Corpus:
         with _writing(self.state_path), self.db:
             self.db.execute(
                 "UPDATE runs SET ended_at = ?, articles = ?, missing = ?, failed = ?, "
-                "exit_code = ? WHERE id = ?",
+                "exit_code = ?, outcome = ?, walked = ?, seconds = ? WHERE id = ?",
                 (
                     ended_at,
                     self.run_counts[Outcome.ARTICLE],
                     self.run_counts[Outcome.MISSING],
                     self.run_counts[Outcome.FAILED],
                     code,
+                    outcome,
+                    walked,
+                    round(time.monotonic() - self._run_started, 3),
                     self.run_id,
                 ),
             )
@@ -501,13 +553,17 @@ class Corpus:
             )
         )
 
-    def add_missing(self, article_id: int, reason: str | None, fetched_at: str) -> None:
+    def add_missing(
+        self, article_id: int, reason: str | None, fetched_at: str, cause: Cause | None = None
+    ) -> None:
         if not self._record_misses:
             return
-        self._add(_Pending(article_id, Outcome.MISSING, reason, fetched_at))
+        self._add(_Pending(article_id, Outcome.MISSING, reason, fetched_at, cause=_value(cause)))
 
-    def add_failed(self, article_id: int, reason: str | None, fetched_at: str) -> None:
-        self._add(_Pending(article_id, Outcome.FAILED, reason, fetched_at))
+    def add_failed(
+        self, article_id: int, reason: str | None, fetched_at: str, cause: Cause | None = None
+    ) -> None:
+        self._add(_Pending(article_id, Outcome.FAILED, reason, fetched_at, cause=_value(cause)))
 
     def _add(self, pending: _Pending) -> None:
         self._pending.append(pending)
@@ -541,7 +597,15 @@ class Corpus:
                 offset += len(item.line)
                 item.line = None
             rows.append(
-                (item.article_id, item.status, item.error, item.fetched_at, item.sha256, *span)
+                (
+                    item.article_id,
+                    item.status,
+                    item.error,
+                    item.fetched_at,
+                    item.sha256,
+                    *span,
+                    item.cause,
+                )
             )
         data = b"".join(lines)
         if data:
@@ -568,7 +632,7 @@ class Corpus:
         del lines
         dead = 0
         with _writing(self.state_path), self.db:
-            for article_id, status, error, fetched_at, sha, start, length in rows:
+            for article_id, status, error, fetched_at, sha, start, length, cause in rows:
                 if status == Outcome.ARTICLE:
                     dead += self.db.execute(
                         "SELECT count(*) FROM ids WHERE id = ? AND offset IS NOT NULL",
@@ -578,13 +642,14 @@ class Corpus:
                         "INSERT INTO ids (id, status, attempts, error, fetched_at, sha256, "
                         "offset, length, run_id) VALUES (?, ?, 1, NULL, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-                        "attempts = attempts + 1, error = NULL, fetched_at = excluded.fetched_at,"
+                        "attempts = attempts + 1, error = NULL, cause = NULL, "
+                        "fetched_at = excluded.fetched_at,"
                         " sha256 = excluded.sha256, offset = excluded.offset, "
                         "length = excluded.length, run_id = excluded.run_id",
                         (article_id, status, fetched_at, sha, start, length, self.run_id),
                     )
                 else:
-                    self.db.execute(_RECORD_MISS, (article_id, status, error, fetched_at))
+                    self.db.execute(_RECORD_MISS, (article_id, status, error, cause, fetched_at))
             self._set_meta("committed_size", offset)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
             if dead:
@@ -602,7 +667,8 @@ class Corpus:
             for item in pending:
                 if item.status != Outcome.ARTICLE:
                     self.db.execute(
-                        _RECORD_MISS, (item.article_id, item.status, item.error, item.fetched_at)
+                        _RECORD_MISS,
+                        (item.article_id, item.status, item.error, item.cause, item.fetched_at),
                     )
             for line, item in zip(lines, ours.values()):
                 taken = self.db.execute(
@@ -775,9 +841,10 @@ def _connect(state_path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(SCHEMA)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(ids)")}
-        if "run_id" not in columns:  # a corpus written by version 0.1
-            db.execute("ALTER TABLE ids ADD COLUMN run_id INTEGER")
+        for table, column, kind in _ADDED_COLUMNS:  # a corpus from an earlier version
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         db.execute("SELECT count(*) FROM ids").fetchone()
     except sqlite3.OperationalError as exc:
         db.close()

@@ -1,0 +1,444 @@
+"""A fetch run, the library's engine: the plan (where to start, what to retry first,
+which misses to probe again), the walk of a source into a corpus or a stream, and how
+the run ended. The ``zkiz fetch`` command is this function behind click options.
+
+    from zkiz_corpus import FetchOptions, fetch
+    result = fetch(FetchOptions(source="data/sample.warc.gz", corpus="corpus"))
+    print(result.outcome, result.stats.articles)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from zkiz_corpus import __version__, records
+from zkiz_corpus.converting import backend_description, make_converter, normalise_config
+from zkiz_corpus.crawling import (
+    DEFAULT_MAX_MISSES,
+    MAX_CONCURRENCY,
+    Crawler,
+    HostUnreachable,
+    Plan,
+    Stats,
+    StreamStore,
+)
+from zkiz_corpus.fetching import (
+    DEFAULT_USER_AGENT,
+    MAX_ID,
+    HttpSource,
+    SourceError,
+    base_url_problem,
+    open_source,
+)
+from zkiz_corpus.outcomes import Outcome
+from zkiz_corpus.outputs import STDOUT, JsonlSink
+from zkiz_corpus.storing import STATE_FILE, Corpus, WriteError, describe_os_error
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "FetchOptions",
+    "FetchResult",
+    "HostUnreachable",
+    "OptionsError",
+    "Progress",
+    "RunOutcome",
+    "fetch",
+    "plan_run",
+]
+
+log = logging.getLogger("zkiz")
+
+DEFAULT_BASE_URL = "https://articles.zkiz.com/"
+DEFAULT_CONVERT = "t2s"
+
+
+class OptionsError(ValueError):
+    """Options that cannot make a run; ``option`` names the one to change, if one."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class RunOutcome(Enum):
+    """How a run ended; the command's exit status is derived from it alone."""
+
+    COMPLETE = "complete"  # every id walked is an article or confirmed missing
+    SOME_FAILED = "some-failed"  # some ids failed: they are retried on the next run
+    SOURCE_DAMAGED = "source-damaged"  # a --source broke off: what it held was read
+    WRITE_FAILED = "write-failed"  # records, state, WARC or output could not be written
+    INTERRUPTED = "interrupted"  # KeyboardInterrupt (or a signal made one): committed
+    OUTPUT_CLOSED = "output-closed"  # the reader of the output went away (| head)
+
+
+@dataclass
+class FetchOptions:
+    """What ``zkiz fetch`` takes, by the same names. ``corpus`` None: no corpus, records
+    only go to ``output`` (a path, or ``-`` for stdout) and ``on_record``."""
+
+    from_id: int | None = None
+    to_id: int | None = None
+    count: int | None = None
+    corpus: Path | str | None = None
+    output: Path | str | None = None
+    overwrite_output: bool = False  # replace ``output`` instead of appending to it
+    source: Path | str | None = None  # a WARC file or a folder of N.html, not the network
+    warc: Path | str | None = None  # also keep every HTTP exchange here
+    base_url: str = DEFAULT_BASE_URL
+    convert: str | None = None  # None: the corpus's own, or t2s
+    delay: float = 1.0
+    timeout: float = 30.0
+    retries: int = 3
+    concurrency: int = 1
+    max_misses: int = DEFAULT_MAX_MISSES
+    user_agent: str = DEFAULT_USER_AGENT
+    ignore_robots: bool = False
+    refetch: bool = False
+    arguments: list[str] = field(default_factory=list)  # the command line, kept per run
+
+
+@dataclass
+class Progress:
+    article_id: int  # the id just walked
+    walked: int
+    total: int | None  # ids the plan walks, if bounded
+    stats: Stats
+
+
+@dataclass
+class FetchResult:
+    outcome: RunOutcome
+    stats: Stats  # counts, and the first failed ids with their causes
+    run_id: int | None  # the corpus's number for this run (``zkiz export --run``)
+    write_error: WriteError | None = None
+    source_damage: str | None = None
+
+
+def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | None = None) -> Plan:
+    """The ids to walk. No ``from_id``: a file source's first id (``held``, sorted), or
+    after the corpus's newest article, its failed ids first. An open walk probes misses
+    past the newest article again: they may be posts not yet published."""
+    first, last = options.from_id, options.to_id
+    retry_first: list[int] = []
+    if first is None and held is not None:
+        first = held[0]
+    elif first is None:
+        first = corpus.next_id() if corpus is not None else None
+        if first is None:
+            raise OptionsError(
+                "--from-id is required: the corpus has no crawl state to continue from"
+            )
+        retry_first = corpus.failed_ids() if corpus is not None else []
+    if options.count is not None:
+        last = first + options.count - 1
+    if last is None and held is not None:
+        last = held[-1]  # nothing lies past the last page the source holds
+    if last is not None and last < first:
+        raise OptionsError(f"--to-id {last} is below --from-id {first}")
+    frontier = None
+    if options.to_id is None and options.count is None:
+        frontier = (corpus.highest_article_id() if corpus is not None else None) or 0
+    return Plan(
+        first=first,
+        last=last,
+        max_misses=options.max_misses,
+        retry_first=retry_first,
+        refetch=options.refetch,
+        recheck_missing_above=frontier,
+    )
+
+
+def check_options(options: FetchOptions) -> None:
+    """Usage errors that need no corpus: raised before anything is created."""
+    first, last, count = options.from_id, options.to_id, options.count
+    for name, value in (("--from-id", first), ("--to-id", last), ("--count", count)):
+        if value is not None and not 1 <= value <= MAX_ID:
+            raise OptionsError(f"{value} is not in 1..{MAX_ID}", name)
+    if last is not None and count is not None:
+        raise OptionsError("give --to-id or --count, not both")
+    if first is not None and last is not None and last < first:
+        raise OptionsError(f"--to-id {last} is below --from-id {first}")
+    if first is not None and count is not None and first + count > MAX_ID:
+        raise OptionsError(f"--from-id {first} plus --count goes past the highest id {MAX_ID}")
+    if not 1 <= options.concurrency <= MAX_CONCURRENCY:
+        raise OptionsError(f"{options.concurrency} is not in 1..{MAX_CONCURRENCY}", "--concurrency")
+    if options.source is None:
+        problem = base_url_problem(options.base_url)
+        if problem is not None:
+            raise OptionsError(f"{options.base_url!r}: {problem}", "--base-url")
+    if options.convert is not None:
+        try:
+            make_converter(options.convert)
+        except ValueError as exc:
+            raise OptionsError(str(exc), "--convert") from None
+
+
+CORPUS_FILES = (
+    "records.jsonl",
+    "records.jsonl.compact",
+    "records.salvaged",
+    STATE_FILE,
+    STATE_FILE + "-wal",
+    STATE_FILE + "-shm",
+)
+
+
+def refuse_corpus_file(target: Path | str | None, corpus: Path | None, option: str) -> None:
+    """An output path that is one of the corpus's own files would destroy it: refused."""
+    if target is None or corpus is None or str(target) == STDOUT:
+        return
+    resolved = Path(os.path.realpath(target))
+    for name in CORPUS_FILES:
+        own = Path(os.path.realpath(corpus / name))
+        same = resolved == own
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(resolved, own)
+        if same:
+            raise OptionsError(f"{target} is the corpus's own {name}: write somewhere else", option)
+
+
+def fetch(
+    options: FetchOptions,
+    *,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+    exit_status: Callable[[RunOutcome], int] | None = None,
+) -> FetchResult:
+    """Run one crawl as ``options`` say and return how it went.
+
+    ``on_record`` gets each record as it is extracted (with a corpus, it is committed in
+    batches); ``on_progress`` gets a ``Progress`` after every id. ``guard`` wraps the
+    sections a signal must not cut (a commit, a write of the output): the command line
+    defers its signals inside it. A ``KeyboardInterrupt`` stops the run: what was fetched
+    is committed, and the result says ``INTERRUPTED``. ``exit_status`` gives the status
+    the run's row in the corpus records (the command line's).
+
+    Raises ``OptionsError``, ``CorpusLocked``, ``CorpusDamaged``, ``CorpusError`` (not a
+    corpus) and ``SourceError`` before anything is fetched, and ``HostUnreachable`` when
+    the host never answered (what little there was is committed first).
+    """
+    check_options(options)
+    corpus_path = Path(options.corpus) if options.corpus is not None else None
+    source_path = Path(options.source) if options.source is not None else None
+    fresh = corpus_path is not None and not any(
+        (corpus_path / name).is_file() for name in (STATE_FILE, "records.jsonl")
+    )
+    if options.from_id is None and source_path is None and fresh:
+        raise OptionsError(
+            f"--from-id is required: {corpus_path} has no crawl state to continue from"
+        )
+    output_option = "-O" if options.overwrite_output else "-o"
+    refuse_corpus_file(options.output, corpus_path, output_option)
+    refuse_corpus_file(options.warc, corpus_path, "--warc")
+    try:
+        file_source = open_source(source_path) if source_path is not None else None
+    except SourceError as exc:
+        raise OptionsError(str(exc), "--source") from None
+    sink = None
+    if options.output is not None:
+        sink = JsonlSink(str(options.output), append=not options.overwrite_output)
+    closing: list[WriteError] = []  # failures to close the run's files
+    with ExitStack() as stack:
+        corpus = None
+        if corpus_path is not None:
+            corpus = Corpus(
+                corpus_path,
+                on_commit=None if sink is None else sink.write,
+                guard=guard,
+                record_misses=file_source is None,
+            )
+            stack.callback(_close, corpus.close, corpus_path, closing)
+        convert = _conversion(options.convert, corpus)
+        held = list(file_source.ids()) if file_source is not None else None
+        plan = plan_run(options, corpus, held)
+        if file_source is not None:
+            source: Any = file_source
+        else:
+            source = HttpSource(
+                options.base_url,
+                delay=options.delay,
+                retries=options.retries,
+                timeout=options.timeout,
+                user_agent=options.user_agent,
+                obey_robots=not options.ignore_robots,
+                on_exchange=_warc_writer(options.warc, stack, closing),
+            )
+            stack.callback(source.close)
+        if sink is not None:
+            try:
+                sink.open()
+            except WriteError as exc:
+                raise OptionsError(str(exc), output_option) from None
+            stack.callback(_close, sink.close, sink.name, closing)
+        result = _run(
+            options, plan, source, corpus, sink, convert, on_record, on_progress, guard, exit_status
+        )
+    if closing and result.write_error is None:
+        result.outcome, result.write_error = RunOutcome.WRITE_FAILED, closing[0]
+    return result
+
+
+def _close(close: Callable[[], None], path: Any, failures: list[WriteError]) -> None:
+    try:
+        close()
+    except WriteError as exc:
+        failures.append(exc)
+    except OSError as exc:
+        failures.append(WriteError(path, describe_os_error(exc)))
+
+
+def _run(
+    options: FetchOptions,
+    plan: Plan,
+    source: Any,
+    corpus: Corpus | None,
+    sink: JsonlSink | None,
+    convert: str,
+    on_record: Callable[[dict[str, Any]], None] | None,
+    on_progress: Callable[[Progress], None] | None,
+    guard: Callable[[], AbstractContextManager[Any]],
+    exit_status: Callable[[RunOutcome], int] | None,
+) -> FetchResult:
+    if corpus is not None:
+        store: Any = corpus
+    else:
+        store = StreamStore(_stream_writer(sink, guard))
+    if on_record is not None:
+        store = _Tee(store, on_record)
+    total = _total(plan)
+
+    def progress(stats: Stats, article_id: int) -> None:
+        if on_progress is not None:
+            on_progress(Progress(article_id, stats.walked, total, stats))
+
+    crawler = Crawler(source, store, convert, on_progress=progress)
+    run_id = None
+    if corpus is not None:
+        run_id = corpus.start_run(records.utc_now(), _run_settings(options, convert))
+    outcome = RunOutcome.COMPLETE
+    write_error: WriteError | None = None
+    unreachable: HostUnreachable | None = None
+    try:
+        stats = crawler.run(plan, options.concurrency)
+    except HostUnreachable as exc:
+        stats, unreachable = crawler.stats, exc
+    except BrokenPipeError:
+        stats, outcome = crawler.stats, RunOutcome.OUTPUT_CLOSED
+    except KeyboardInterrupt:
+        # The id in hand is dropped (fetched again next run); what is pending commits.
+        stats, outcome = crawler.stats, RunOutcome.INTERRUPTED
+        log.error("interrupted: committing what was fetched")
+    except WriteError as exc:
+        stats, outcome, write_error = crawler.stats, RunOutcome.WRITE_FAILED, exc
+    if corpus is not None:
+        try:  # what is still pending, before the run's row says how it ended
+            corpus.commit()
+        except BrokenPipeError:
+            outcome = RunOutcome.OUTPUT_CLOSED
+        except WriteError as exc:
+            outcome, write_error = RunOutcome.WRITE_FAILED, write_error or exc
+    damage = getattr(source, "damage", None)
+    if outcome is RunOutcome.COMPLETE and damage is not None:
+        outcome = RunOutcome.SOURCE_DAMAGED
+    if outcome is RunOutcome.COMPLETE and (stats.failed or unreachable is not None):
+        outcome = RunOutcome.SOME_FAILED
+    if corpus is not None:
+        try:
+            code = exit_status(outcome) if exit_status is not None else None
+            corpus.end_run(records.utc_now(), code, outcome.value, stats.walked)
+        except WriteError as exc:
+            outcome, write_error = RunOutcome.WRITE_FAILED, write_error or exc
+        # What the corpus committed, not what was handed to it: the record in hand
+        # when the reader of stdout left was committed all the same.
+        stats.records = corpus.run_counts[Outcome.ARTICLE]
+    if unreachable is not None:
+        raise unreachable
+    return FetchResult(outcome, stats, run_id, write_error, damage)
+
+
+class _Tee:
+    """A store that also hands each record to a caller."""
+
+    def __init__(self, store: Any, on_record: Callable[[dict[str, Any]], None]) -> None:
+        self._store, self._on_record = store, on_record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def add_article(self, record: dict[str, Any]) -> None:
+        self._store.add_article(record)
+        self._on_record(record)
+
+
+def _total(plan: Plan) -> int | None:
+    if plan.last is None:
+        return None
+    outside = [n for n in plan.retry_first if not plan.first <= n <= plan.last]
+    return plan.last - plan.first + 1 + len(outside)
+
+
+def _conversion(wanted: str | None, corpus: Corpus | None) -> str:
+    """One conversion per corpus: ``wanted``, or the corpus's own; a different one is
+    refused (``zkiz export --convert`` gives the corpus in another)."""
+    held = corpus.conversion() if corpus is not None else None
+    if wanted is None:
+        return held or DEFAULT_CONVERT
+    wanted = normalise_config(wanted)
+    if held is not None and wanted != held:
+        raise OptionsError(
+            f"the corpus holds {held} records: --convert {wanted} would mix two conversions "
+            f"(zkiz export --convert {wanted} gives the corpus in {wanted})",
+            "--convert",
+        )
+    return wanted
+
+
+def _run_settings(options: FetchOptions, convert: str) -> dict[str, Any]:
+    return {
+        "arguments": list(options.arguments),
+        "base_url": None if options.source is not None else options.base_url,
+        "source": None if options.source is None else str(options.source),
+        "convert": convert,
+        "opencc": backend_description(),
+        "version": __version__,
+    }
+
+
+def _stream_writer(
+    sink: JsonlSink | None, guard: Callable[[], AbstractContextManager[Any]]
+) -> Callable[[dict[str, Any]], None]:
+    def write(record: dict[str, Any]) -> None:
+        if sink is not None:
+            with guard():
+                sink.write(records.dumps(record).encode("utf-8"))
+
+    return write
+
+
+def _warc_writer(path: Path | str | None, stack: ExitStack, closing: list[WriteError]) -> Any:
+    if path is None:
+        return None
+    from zkiz_corpus.warc import WarcRecorder
+
+    try:
+        recorder = WarcRecorder(Path(path))
+    except OSError as exc:
+        raise OptionsError(f"cannot write {path}: {exc.strerror}", "--warc") from None
+    stack.callback(_close, recorder.close, path, closing)
+
+    def write_exchange(exchange: Any) -> None:
+        try:
+            recorder.write_exchange(exchange)
+        except OSError as exc:
+            raise WriteError(path, describe_os_error(exc)) from exc
+
+    return write_exchange

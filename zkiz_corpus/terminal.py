@@ -1,0 +1,197 @@
+"""What the command line shows: one-line messages and logs on stderr, the progress line,
+the run's summary, ``status`` as text; and stdout written so that a full disk or a
+closed pipe is one line too."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from typing import Any
+
+import click
+
+from zkiz_corpus.crawling import Stats
+from zkiz_corpus.running import Progress
+from zkiz_corpus.storing import WriteError, describe_os_error
+
+log = logging.getLogger("zkiz")
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a path holding a newline or an escape
+    sequence cannot split a message or drive the terminal. Other Unicode is kept."""
+
+    def escape(match: re.Match[str]) -> str:
+        if match.group() in _SHORT_ESCAPES:
+            return _SHORT_ESCAPES[match.group()]
+        code = ord(match.group())
+        if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 file name (surrogateescape)
+            code -= 0xDC00
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def say(message: str) -> None:
+    """One ``zkiz: ...`` line on stderr."""
+    click.echo(f"zkiz: {one_line(message)}", err=True)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 article``, ``2 articles``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
+
+
+def setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO  # -q wins
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("zkiz: %(message)s"))
+    root = logging.getLogger("zkiz")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    # urllib3's own lines are its internals (connection pools, Retry objects): never
+    # shown. The retries are said in our words (-v), and the failures in the summary.
+    http_log = logging.getLogger("urllib3")
+    http_log.handlers[:] = [logging.NullHandler()]
+    http_log.propagate = False
+
+
+def print_out(text: str) -> None:
+    """A command's output on stdout; a failed write is a ``WriteError``, one line."""
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise WriteError("stdout", "stdout is closed")
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        silence_stdout()
+        raise WriteError("stdout", describe_os_error(exc)) from exc
+
+
+def flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        silence_stdout()
+        raise WriteError("stdout", describe_os_error(exc)) from exc
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def summarise(stats: Stats, quiet: bool, run_id: int | None) -> None:
+    """The failed ids (an error), then the one summary line (unless ``quiet``)."""
+    if stats.failures:
+        shown = ", ".join(f"{article_id} ({reason})" for article_id, _, reason in stats.failures)
+        hidden = stats.failed - len(stats.failures)
+        more = f" and {hidden} more (zkiz status --failed)" if hidden > 0 else ""
+        log.error(
+            "%s failed, retried on the next run: %s%s", plural(stats.failed, "id"), shown, more
+        )
+    if quiet:
+        return
+    rate = stats.walked / stats.elapsed if stats.elapsed > 0 else 0.0
+    buckets = [plural(stats.articles, "article"), f"{stats.missing} missing"]
+    if stats.not_in_source:
+        buckets.append(f"{stats.not_in_source} not in the source")
+    buckets += [f"{stats.failed} failed", f"{stats.held} already in the corpus"]
+    extra = (
+        f"; {plural(stats.records, 'record')} written" if stats.records != stats.articles else ""
+    )
+    log.info(
+        "%s%s walked: %s (%.1f s, %.1f ids/s%s)",
+        "" if run_id is None else f"run {run_id}: ",
+        plural(stats.walked, "id"),
+        ", ".join(buckets),
+        stats.elapsed,
+        rate,
+        extra,
+    )
+
+
+class ProgressLine:
+    """done/total, rate and ETA on stderr, only when it is a terminal (or --progress)."""
+
+    def __init__(self, wanted: bool | None, quiet: bool) -> None:
+        if wanted is None:
+            wanted = sys.stderr.isatty() and not quiet
+        self.enabled = bool(wanted)
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def update(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < 0.2:
+            return
+        self._last_draw = now
+        done, total = progress.walked, progress.total
+        rate = done / max(now - self.started, 1e-9)
+        text = f"id {progress.article_id}  {done}"
+        if total:
+            eta = (total - done) / rate if rate > 0 else 0
+            text += f"/{total} ({100 * done / total:.0f}%)  ETA {_clock(eta)}"
+        text += f"  {rate:.1f} ids/s  {plural(progress.stats.articles, 'article')}"
+        click.echo(f"\r\x1b[K{text}", err=True, nl=False)
+        self._drawn = True
+
+    def finish(self) -> None:
+        if self._drawn:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self._drawn = False
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def status_text(summary: dict[str, Any], failed: bool) -> str:
+    """``zkiz status`` for people; with ``failed``, the failed ids, one per line."""
+    if failed:
+        return "\n".join(
+            f"{row['id']}\t{row['cause'] or '-'}\t{row['reason'] or ''}"
+            for row in summary["failed_ids"]
+        )
+    lines = [
+        f"corpus:             {summary['corpus']}",
+        f"articles:           {summary['articles']}",
+        f"missing:            {summary['missing']}",
+        f"failed:             {summary['failed']}"
+        + (" (zkiz status --failed lists them)" if summary["failed"] else ""),
+        f"highest article id: {summary['highest_article_id']}",
+        f"next run starts at: {summary['next_id']}",
+        f"conversion:         {summary['convert']}",
+        f"size:               {summary['size_bytes']} bytes",
+    ]
+    last = summary["last_run"]
+    if last:
+        where = last.get("source") or last.get("base_url") or "?"
+        lines.append(
+            f"last run:           {last['id']}, {last['started_at']} .. "
+            f"{last['ended_at'] or 'running or killed'}, from {where}: "
+            f"{plural(last['articles'], 'article')}, {last['missing']} missing, "
+            f"{last['failed']} failed"
+        )
+    lines.extend(f"damage:             {problem}" for problem in summary["damage"])
+    return "\n".join(lines)

@@ -20,8 +20,7 @@ from tests.support import (
     page,
     redirect,
 )
-from zkiz_corpus.fetching import Exchange
-from zkiz_corpus.warc import WarcRecorder
+from zkiz_corpus.sources import Exchange, WarcRecorder
 
 SAMPLE = ROOT / "data" / "sample.warc.gz"
 

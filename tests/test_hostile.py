@@ -37,8 +37,8 @@ from tests.support import (
     run_zkiz,
     trickle,
 )
-from zkiz_corpus import fetching
 from zkiz_corpus.cli import cli
+from zkiz_corpus.sources import http as http_source
 
 SAMPLE = ROOT / "data" / "sample.warc.gz"
 
@@ -173,10 +173,19 @@ def test_a_robots_txt_that_breaks_off_allows_nothing(runner, fault):
     assert "crawling without it" not in done.stderr
 
 
-def test_robots_txt_over_the_cap_is_obeyed_as_far_as_it_goes(runner):
+@pytest.mark.parametrize(
+    "robots",
+    [
+        "User-agent: *\nDisallow: /\n" + "# padding\n" * 1_000_000,  # 10 MB
+        "User-agent: *\rDisallow: /\r" + "# padding\r" * 100_000,  # old Mac line ends
+        "User-agent: *\nDisallow: / # " + "x" * 600_000,  # one endless comment
+    ],
+    ids=["lf", "cr", "one-long-line"],
+)
+def test_robots_txt_over_the_cap_is_obeyed_as_far_as_it_goes(runner, robots):
     pages, _ = numbered_pages(8000, 3)
     with Archive(pages) as archive:
-        archive.robots = "User-agent: *\nDisallow: /\n" + "# padding\n" * 1_000_000  # 10 MB
+        archive.robots = robots
         done = runner.invoke(cli, fetch_args(archive.base_url, 8000, 3, "-o", "-"))
         assert done.exit_code == 0, done.output
         assert archive.requests == []
@@ -305,11 +314,39 @@ def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path):
     assert b"Traceback" not in stderr
 
 
+def test_a_signal_is_obeyed_while_the_output_pipe_is_full(tmp_path):
+    """A reader that stops reading (| less, then Ctrl-C) must not hold the run."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for n in range(1, 201):  # some 2 MB of records: far more than a pipe holds
+        (pages / f"{n}.html").write_bytes(article_page(n))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zkiz_corpus", "fetch", "--source", str(pages), "-o", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(2)  # started, and blocked on the full pipe
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        process.wait(timeout=10)  # nothing reads stdout meanwhile
+        stopped_in = time.monotonic() - started
+        stderr = process.stderr.read()
+    finally:
+        process.kill()
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 130, stderr
+    assert stopped_in < 2.5, stopped_in
+    assert b"Traceback" not in stderr
+
+
 # ---- 6: Crawl-delay and Retry-After ---------------------------------------------------
 
 
 def test_crawl_delay_is_capped_with_one_line(runner, monkeypatch):
-    monkeypatch.setattr(fetching, "MAX_CRAWL_DELAY", 0.3)  # the real cap is 60 s
+    monkeypatch.setattr(http_source, "MAX_CRAWL_DELAY", 0.3)  # the real cap is 60 s
     pages, article_ids = numbered_pages(8000, 3)
     with Archive(pages) as archive:
         archive.robots = "User-agent: *\nCrawl-delay: 100000\n"
@@ -546,8 +583,8 @@ def test_a_stream_run_keeps_nothing_per_id_walked():
     import tracemalloc
 
     from zkiz_corpus.crawling import Crawler, Plan, StreamStore
-    from zkiz_corpus.fetching import Page
     from zkiz_corpus.outcomes import Cause
+    from zkiz_corpus.sources import Page
 
     class Nothing:  # a source where every id is a confirmed miss
         def get(self, article_id):
@@ -687,3 +724,89 @@ def test_a_path_with_control_characters_is_shown_escaped_on_one_line(tmp_path):
         line = one_line_error(done)
         assert "\x1b" not in line
         assert "line\\nbreak" in line, (args, line)
+
+
+def test_a_warc_with_an_endless_header_line_is_refused_quickly(tmp_path):
+    endless = tmp_path / "endless.warc"
+    endless.write_bytes(b"WARC/1.0\r\n")
+    os.truncate(endless, 2 * 1024**3)  # sparse: 2 GB of zeros after the version line
+    giant = tmp_path / "giant.warc.gz"  # a response whose HTTP header is one 50 MB line
+    warc_of(giant, [(10, article_page(10), "200 OK")])
+    payload = b"HTTP/1.1 200 OK\r\nX: " + b"y" * 50_000_000 + b"\r\n\r\n"
+    head = (
+        b"WARC/1.0\r\nWARC-Type: response\r\n"
+        b"WARC-Target-URI: https://articles.zkiz.com/?id=11\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n"
+    )
+    with giant.open("ab") as stream:
+        length = b"Content-Length: %d\r\n\r\n" % len(payload)
+        stream.write(gzip.compress(head + length + payload + b"\r\n\r\n"))
+    started = time.monotonic()
+    refused = run_zkiz("fetch", "--from-id", "1", "--source", str(endless), "-o", "-")
+    assert refused.returncode == 2
+    assert "header line over" in one_line_error(refused)
+    failed = run_zkiz("fetch", "--from-id", "10", "--source", str(giant), "-o", "-", "-q")
+    assert failed.returncode == 1, failed.stderr
+    assert [r["id"] for r in jsonl(failed.stdout)] == [10]
+    assert b"11 (damaged WARC record: a header line over" in failed.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_a_page_of_too_many_elements_fails_its_id_unparsed(tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "1.html").write_bytes(article_page(1))
+    (pages / "2.html").write_bytes(article_page(2).replace(b"</body>", b"<i></i>" * 150_000))
+    done = run_zkiz("fetch", "--source", str(pages), "-o", "-", "-q")
+    assert done.returncode == 1, done.stderr
+    assert [r["id"] for r in jsonl(done.stdout)] == [1]
+    assert re.search(rb"2 \(\d+ tags: over 200000\)", done.stderr), done.stderr
+
+
+def test_retries_in_the_thousands_do_not_overflow_the_backoff():
+    assert http_source._backoff(5000) <= http_source.BACKOFF_MAX + http_source.BACKOFF_JITTER
+
+
+def test_finished_deadlines_do_not_pile_up():
+    watchdog = http_source._Watchdog()
+    watch = http_source._Watch()
+    for _ in range(20_000):  # requests answered long before an hour's --timeout
+        watchdog.arm(watch, 3600)
+        watchdog.disarm(watch)
+    assert len(watchdog._heap) <= http_source._STALE_DEADLINES + 1
+
+
+@pytest.mark.parametrize(
+    ("args", "stdout"),
+    [
+        (["--help"], "closed"),
+        (["fetch", "--source", str(SAMPLE), "-o", "{tmp}/out.jsonl"], "closed"),
+        (["--version"], "/dev/full"),
+        (["fetch", "--help"], "/dev/full"),
+    ],
+)
+def test_a_closed_or_full_stdout_is_never_a_traceback(tmp_path, args, stdout):
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    if stdout == "closed":
+        done = subprocess.run(
+            [sys.executable, "-m", "zkiz_corpus", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: os.close(1),
+        )
+    else:
+        with open(stdout, "w") as full:
+            done = subprocess.run(
+                [sys.executable, "-m", "zkiz_corpus", *args], stdout=full, stderr=subprocess.PIPE
+            )
+    assert b"Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) <= 1, done.stderr
+    assert done.returncode in (0, 1)
+
+
+def test_port_0_is_a_usage_error(runner):
+    done = runner.invoke(
+        cli, ["fetch", "--from-id", "1", "-o", "-", "--base-url", "http://127.0.0.1:0/"]
+    )
+    assert done.exit_code == 2
+    assert "port 0" in done.stderr

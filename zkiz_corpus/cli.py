@@ -19,7 +19,6 @@ from zkiz_corpus import records
 from zkiz_corpus.checking import repair, verify
 from zkiz_corpus.exporting import NoSuchRun
 from zkiz_corpus.exporting import export as export_corpus
-from zkiz_corpus.fetching import SourceError
 from zkiz_corpus.interrupts import Interrupts, ignore_stop_signals
 from zkiz_corpus.params import (
     CORPUS_OPTION,
@@ -40,7 +39,14 @@ from zkiz_corpus.running import (
 from zkiz_corpus.running import (
     fetch as run_fetch,
 )
-from zkiz_corpus.storing import CorpusDamaged, CorpusError, CorpusLocked, WriteError
+from zkiz_corpus.sources import SourceError
+from zkiz_corpus.storing import (
+    CorpusDamaged,
+    CorpusError,
+    CorpusLocked,
+    WriteError,
+    describe_os_error,
+)
 from zkiz_corpus.terminal import (
     ProgressLine,
     flush_stdout,
@@ -65,7 +71,7 @@ class ExitStatus(IntEnum):
 
     @classmethod
     def of(cls, outcome: RunOutcome) -> int:
-        if outcome is RunOutcome.INTERRUPTED:
+        if outcome is RunOutcome.INTERRUPTED or Interrupts.signum is not None:
             return Interrupts.exit_code()
         if outcome is RunOutcome.OUTPUT_CLOSED:
             return cls.BROKEN_PIPE
@@ -119,6 +125,10 @@ class OneLineErrors(click.Group):
         except click.exceptions.Abort:
             say("interrupted")
             sys.exit(Interrupts.exit_code())
+        except OSError as exc:  # click writing --help or --version to a full stdout
+            silence_stdout()
+            say(str(WriteError("stdout", describe_os_error(exc))))
+            sys.exit(ExitStatus.FAILED)
         sys.exit(result if isinstance(result, int) else ExitStatus.OK)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -1,4 +1,5 @@
-"""The walk over permalink ids: which to fetch, what each page yields, when to stop."""
+"""The walk over permalink ids: which to fetch, how many at once, when to stop, and
+where each outcome goes (what a page yields is ``pages``'s business)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from zkiz_corpus.decoding import decode_page
-from zkiz_corpus.fetching import MAX_ID, ByteBudget, Page
 from zkiz_corpus.outcomes import Cause, Outcome
-from zkiz_corpus.parsing import parse_articles
-from zkiz_corpus.records import make_record, utc_now
+from zkiz_corpus.pages import PageReader
+from zkiz_corpus.records import utc_now
+from zkiz_corpus.sources import MAX_ID, ByteBudget, Page
 
 log = logging.getLogger("zkiz")
 
@@ -172,13 +172,13 @@ class Crawler:
         self,
         source: Source,
         store: Store,
-        convert: str,
+        pages: PageReader | str,
         *,
         on_progress: Callable[[Stats, int], None] | None = None,
     ) -> None:
         self.source = source
         self.store = store
-        self.convert = convert
+        self.pages = pages if isinstance(pages, PageReader) else PageReader(pages)
         self.on_progress = on_progress
         self.stats = Stats()
         # Articles written this run, so that a page showing one already written does not
@@ -252,7 +252,13 @@ class Crawler:
                 else:
                     try:
                         fetched = work.result() if isinstance(work, Future) else work
-                        found_here = self._handle(fetched, plan)
+                        if article_id in self._written_this_run:
+                            # Fetched ahead by a worker, but its article came on an
+                            # earlier page: it is an article, whatever this fetch said.
+                            found_here = True
+                            self.stats.articles += 1
+                        else:
+                            found_here = self._handle(fetched, plan)
                     finally:
                         if budget is not None:
                             budget.release(ticket)
@@ -316,6 +322,10 @@ class Crawler:
     def _handle(self, fetched: _Fetched, plan: Plan) -> bool:
         """Record what one fetched page holds; True if it held the id it was fetched as."""
         article_id, page, fetched_at = fetched.article_id, fetched.page, fetched.fetched_at
+        if page.outcome is None:
+            refusal = self.pages.refusal(page)
+            if refusal is not None:
+                page = Page.failed(page.url, Cause.TOO_COMPLEX, refusal)
         if page.outcome is Outcome.FAILED:
             log.debug("id %d failed: %s", article_id, page.reason)
             self.stats.failed += 1
@@ -332,10 +342,7 @@ class Crawler:
                 self.stats.missing += 1
             self.store.add_missing(article_id, page.reason, fetched_at, page.cause)
             return False
-        document = decode_page(page.body, page.content_type)
-        page.body = b""  # the bytes are not needed past here: free them before parsing
-        articles = parse_articles(document, page.url)
-        del document
+        articles = self.pages.articles(page)
         found_here = False
         for article in articles:
             if article.id == article_id:
@@ -347,7 +354,7 @@ class Crawler:
             if not plan.refetch and self.store.status_of(article.id) is Outcome.ARTICLE:
                 continue
             self._written_this_run.add(article.id)
-            self.store.add_article(make_record(article, self.convert, fetched_at))
+            self.store.add_article(self.pages.record(article, fetched_at))
             self.stats.records += 1
         if found_here:
             self.stats.articles += 1

@@ -7,8 +7,11 @@ import atexit
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
+
+CRITICAL_GRACE = 1.5  # seconds a commit or a write may still take once a signal came
 
 
 class Interrupts:
@@ -41,8 +44,19 @@ class Interrupts:
         atexit.register(ignore_stop_signals)
         if self.depth:
             self.pending = True
+            # A section that does not end (a write to a pipe nobody reads) must not hold
+            # the run: after a grace period, stop as kill -9 would, which loses nothing
+            # committed (the corpus is built for it), with the status the signal asks.
+            timer = threading.Timer(CRITICAL_GRACE, self._stop_now)
+            timer.daemon = True
+            timer.start()
         else:
             raise KeyboardInterrupt
+
+    def _stop_now(self) -> None:
+        if self.pending:
+            os.write(2, b"zkiz: interrupted: stopping now\n")
+            os._exit(Interrupts.exit_code())
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:

@@ -28,6 +28,7 @@ class Cause(str, Enum):
     TIMEOUT = "timeout"  # no complete response within --timeout
     CONNECTION = "connection"  # dropped, reset, a broken body or protocol
     BODY_TOO_LARGE = "body-too-large"
+    TOO_COMPLEX = "too-complex"  # a page of more elements than is sane to parse
     DAMAGED_SOURCE = "damaged-source"  # a WARC record or saved file that cannot be read
 
     def __str__(self) -> str:

@@ -19,8 +19,9 @@ from zkiz_corpus.converting import (
     normalise_config,
 )
 from zkiz_corpus.crawling import DEFAULT_MAX_MISSES, MAX_CONCURRENCY
-from zkiz_corpus.fetching import DEFAULT_USER_AGENT, MAX_ID, escaped
 from zkiz_corpus.running import DEFAULT_BASE_URL
+from zkiz_corpus.sources import DEFAULT_USER_AGENT, MAX_ID
+from zkiz_corpus.sources.base import escaped
 from zkiz_corpus.terminal import print_out
 
 DEFAULT_CORPUS = "zkiz-corpus"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 
 ARCHIVE_HOSTS = frozenset({"articles.zkiz.com", "www.zkiz.com", "zkiz.com"})
@@ -405,6 +405,8 @@ def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
+        # A page whose whole text looks like a URL or a file name is still a page.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
     flattener = _Flattener()
     try:

@@ -72,7 +72,8 @@ class CorpusReader:
     made unreadable and says so in ``report``, never raising on a bad line.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
         if not path.is_dir():
             raise CorpusError(f"{path} is not a zkiz corpus (no such directory)")
         if not (path / STATE_FILE).is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -71,9 +72,16 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_record(article: Article, convert: str, fetched_at: str) -> dict[str, Any]:
-    """The record for ``article``, converted with OpenCC configuration ``convert``."""
-    converter = make_converter(convert)
+def make_record(
+    article: Article,
+    convert: str,
+    fetched_at: str,
+    *,
+    converter: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The record for ``article``, converted with OpenCC configuration ``convert``
+    (``converter``: that configuration's converter, if the caller holds one)."""
+    converter = converter or make_converter(convert)
     return {
         "id": article.id,
         "url": canonical_url(article.id),

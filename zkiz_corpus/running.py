@@ -30,7 +30,9 @@ from zkiz_corpus.crawling import (
     Stats,
     StreamStore,
 )
-from zkiz_corpus.fetching import (
+from zkiz_corpus.outcomes import Outcome
+from zkiz_corpus.outputs import STDOUT, JsonlSink
+from zkiz_corpus.sources import (
     DEFAULT_USER_AGENT,
     MAX_ID,
     HttpSource,
@@ -38,8 +40,6 @@ from zkiz_corpus.fetching import (
     base_url_problem,
     open_source,
 )
-from zkiz_corpus.outcomes import Outcome
-from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.storing import STATE_FILE, Corpus, WriteError, describe_os_error
 
 __all__ = [
@@ -427,7 +427,7 @@ def _stream_writer(
 def _warc_writer(path: Path | str | None, stack: ExitStack, closing: list[WriteError]) -> Any:
     if path is None:
         return None
-    from zkiz_corpus.warc import WarcRecorder
+    from zkiz_corpus.sources import WarcRecorder
 
     try:
         recorder = WarcRecorder(Path(path))

@@ -190,7 +190,7 @@ class Corpus:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         batch_size: int = 200,
         batch_seconds: float = 0.5,
@@ -200,7 +200,7 @@ class Corpus:
         record_misses: bool = True,
         repair: bool = False,
     ) -> None:
-        self.path = path
+        self.path = path = Path(path)
         # A --source run has seen only what its file holds: an id it lacks, or a miss it
         # recorded long ago, must not stop a live run from asking the site.
         self._record_misses = record_misses

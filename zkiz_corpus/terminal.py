@@ -82,6 +82,8 @@ def print_out(text: str) -> None:
 
 
 def flush_stdout() -> None:
+    if sys.stdout is None:  # started with stdout closed (>&-): nothing was written to it
+        return
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -93,6 +95,8 @@ def flush_stdout() -> None:
 
 def silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    if sys.stdout is None:
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 

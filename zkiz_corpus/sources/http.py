@@ -1,17 +1,12 @@
-"""Where pages come from: the live site (or a mirror), a WARC file, a folder of pages.
-
-Every source answers ``get(article_id)`` with a ``Page``: the bytes of an archive page,
-or a confirmed miss, or a failure with its reason. The crawler never sees HTTP.
-"""
+"""The live site (or a mirror) over HTTP: politely, on the base URL's origin only,
+obeying robots.txt on every hop, each response within a deadline."""
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import heapq
 import http.client
 import http.cookiejar
-import io
 import logging
 import os
 import random
@@ -19,12 +14,10 @@ import re
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -38,12 +31,19 @@ from urllib3.util import parse_url
 
 from zkiz_corpus import PROJECT_URL, __version__
 from zkiz_corpus.outcomes import Cause, Outcome
+from zkiz_corpus.sources.base import (
+    MAX_BODY_BYTES,
+    ByteBudget,
+    Exchange,
+    Page,
+    escaped,
+    held_id,
+    page_url,
+)
 
 log = logging.getLogger("zkiz")
 
 DEFAULT_USER_AGENT = f"zkiz-corpus/{__version__} (+{PROJECT_URL})"
-MAX_ID = 2**63 - 1  # ids are SQLite integers
-MAX_BODY_BYTES = 8 * 1024 * 1024
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least the first 500 KiB
 MAX_REDIRECTS = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -52,46 +52,6 @@ MAX_RETRY_AFTER = 600.0  # a longer Retry-After is waited this long, then retrie
 MAX_CRAWL_DELAY = 60.0  # a longer robots.txt Crawl-delay is cut to this, with a warning
 _ID_QUERY = re.compile(r"(?:^|[?&;])id=(\d+)")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@dataclass
-class Page:
-    """What one id's URL gave: a page to read (``outcome`` None, with its body), or a
-    miss or a failure the source knows of already, with its cause."""
-
-    url: str
-    body: bytes = b""
-    content_type: str | None = None
-    fetched_at: str | None = None  # when the capture was made, if not now (a WARC's date)
-    outcome: Outcome | None = None
-    cause: Cause | None = None
-    reason: str | None = None  # for people
-    http_status: int | None = None
-
-    @classmethod
-    def missing(cls, url: str, cause: Cause, reason: str, **more: Any) -> Page:
-        return cls(url, outcome=Outcome.MISSING, cause=cause, reason=reason, **more)
-
-    @classmethod
-    def failed(cls, url: str, cause: Cause, reason: str, **more: Any) -> Page:
-        return cls(url, outcome=Outcome.FAILED, cause=cause, reason=reason, **more)
-
-
-@dataclass
-class Exchange:
-    """One HTTP request and its response, as a WARC writer needs them."""
-
-    url: str
-    request_headers: dict[str, str]
-    status: int
-    reason: str
-    http_version: str
-    response_headers: list[tuple[str, str]]
-    body: bytes
-
-
-class SourceError(Exception):
-    """A ``--source`` that cannot be read."""
 
 
 def _as_sent(url: str) -> str:
@@ -109,21 +69,9 @@ def _as_sent(url: str) -> str:
     return url
 
 
-def page_url(base_url: str, article_id: int) -> str:
-    return urljoin(base_url, f"?id={article_id}")
-
-
 def _is_home(url: str) -> bool:
     parts = urlsplit(url)
     return parts.path in ("", "/") and not _ID_QUERY.search(parts.query)
-
-
-def escaped(data: bytes | str, limit: int = 60) -> str:
-    """Bytes or text from a file, printable on one line: control bytes escaped."""
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", "backslashreplace")
-    text = data.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def origin(url: str) -> tuple[str, str, int] | None:
@@ -151,6 +99,8 @@ def base_url_problem(url: str) -> str | None:
         return "not an http(s) URL"
     if parts.auth is not None:
         return "user names and passwords are not supported"
+    if parts.port == 0:
+        return "port 0 is no port to connect to"
     host = parts.host
     if host.startswith("["):
         return None  # an IPv6 literal: parse_url has checked it
@@ -220,6 +170,9 @@ class _Watch:
 _current = threading.local()  # the _Watch of the request this thread is making
 
 
+_STALE_DEADLINES = 1024
+
+
 class _Watchdog:
     """Cuts connections whose response is not complete by its deadline.
 
@@ -246,6 +199,11 @@ class _Watchdog:
         """Stop watching; True if the deadline passed (the response is not to be trusted)."""
         with self._cond:
             watch.deadline = None
+            if len(self._heap) > _STALE_DEADLINES:
+                # Disarmed deadlines stay in the heap until they pass: with a long
+                # --timeout that is an entry per request for an hour. Keep the live ones.
+                self._heap = [entry for entry in self._heap if entry[2].deadline == entry[0]]
+                heapq.heapify(self._heap)
             return watch.expired
 
     def _run(self) -> None:
@@ -299,57 +257,6 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
 
     def return_ok(self, cookie: Any, request: Any) -> bool:
         return False
-
-
-# ---- memory ------------------------------------------------------------------------
-
-
-class ByteBudget:
-    """How many bytes of page bodies may be held at once, whatever the concurrency.
-
-    Each fetch holds a ticket (given in the order pages are consumed); the bytes it reads
-    count against the budget until the consumer releases its ticket. A fetch that would
-    go over waits, except the oldest ticket's, which the consumer waits for: it always
-    proceeds, so the walk never deadlocks and memory stays within budget plus one page.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._cond = threading.Condition()
-        self._used = 0
-        self._held: dict[int, int] = {}
-        self._head = 0  # the oldest ticket not released
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def ticket(self, number: int) -> Iterator[None]:
-        self._local.ticket = number
-        try:
-            yield
-        finally:
-            self._local.ticket = None
-
-    def take(self, size: int, on_wait: Callable[[bool], None] | None = None) -> None:
-        ticket = getattr(self._local, "ticket", None)
-        if ticket is None:
-            return
-        with self._cond:
-            waited = False
-            while ticket != self._head and self._used + size > self.limit:
-                if not waited and on_wait is not None:
-                    on_wait(True)
-                waited = True
-                self._cond.wait()
-            self._used += size
-            self._held[ticket] = self._held.get(ticket, 0) + size
-        if waited and on_wait is not None:
-            on_wait(False)
-
-    def release(self, ticket: int) -> None:
-        with self._cond:
-            self._used -= self._held.pop(ticket, 0)
-            self._head = max(self._head, ticket + 1)
-            self._cond.notify_all()
 
 
 # ---- HTTP --------------------------------------------------------------------------
@@ -606,7 +513,7 @@ class HttpSource:
             return response.headers["Location"]
         if over and robots and status == 200:
             log.warning("robots.txt is over %d bytes: obeying its first part", limit)
-            body = body[: body.rfind(b"\n") + 1]
+            body = _whole_lines(body)
         elif over:
             return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {limit} bytes")
         if status == 200:
@@ -695,13 +602,26 @@ def retry_after(value: str | None) -> float | None:
 
 def _what(url: str) -> str:
     """``id 262804`` for a page's URL, else the URL (robots.txt): for log lines."""
-    article_id = _held_id(urlsplit(url).query)
+    article_id = held_id(urlsplit(url).query)
     return f"id {article_id}" if article_id is not None else url
 
 
 def _backoff(attempt: int) -> float:
     """Seconds before retry ``attempt`` (1, 2, ...): exponential, capped, with jitter."""
-    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (attempt - 1)) + random.uniform(0, BACKOFF_JITTER)
+    exponent = min(attempt - 1, 32)  # 2**1024 overflows a float: --retries may be large
+    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2**exponent) + random.uniform(0, BACKOFF_JITTER)
+
+
+def _whole_lines(body: bytes) -> bytes:
+    """A robots.txt cut at the size cap, without a rule the cut may have changed.
+
+    Lines end in LF, CR or CRLF. The cut line is kept if its rule is whole (the cut fell
+    in a comment) or if it is a Disallow (cut short, it disallows more, never less)."""
+    end = max(body.rfind(b"\n"), body.rfind(b"\r"))
+    cut_line = body[end + 1 :]
+    if b"#" in cut_line or cut_line.lstrip().lower().startswith(b"disallow"):
+        return body
+    return body[: end + 1]
 
 
 def _cause_of(exc: Exception) -> Cause:
@@ -731,8 +651,8 @@ _CAUSES = (
     ("NameResolutionError", "host not found"),
     ("No route to host", "no route to host"),
     ("Network is unreachable", "network unreachable"),
-    ("got more than", "too many response headers"),
     ("LineTooLong", "response header line too long"),
+    ("got more than", "too many response headers"),
     ("HeaderParsingError", "malformed response headers"),
     ("RemoteDisconnected", "connection dropped"),
     ("BadStatusLine", "invalid HTTP status line"),
@@ -762,216 +682,3 @@ def _describe(exc: Exception) -> str:
 def _shorten(text: str) -> str:
     text = re.sub(r"<urllib3[^>]*>:?\s*", "", text)
     return escaped(text, 200)
-
-
-# ---- files -------------------------------------------------------------------------
-
-
-def _capture_time(value: str | None) -> str | None:
-    """A WARC-Date as a record's ``fetched_at`` (RFC 3339 UTC, whole seconds)."""
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _held_id(query: str) -> int | None:
-    match = _ID_QUERY.search(query)
-    if match is None:
-        return None
-    article_id = int(match.group(1)[:20])
-    return article_id if 0 < article_id <= MAX_ID else None
-
-
-# Compressed bytes warcio inflates at once, whole: 16 KiB (its default) of a gzip bomb
-# inflates to 16 MB. At 4 KiB a record of any size is read in at most 4 MB at a time.
-WARC_READ_BLOCK = 4096
-
-
-class WarcSource:
-    """Pages from a WARC file: the responses for ``?id=N`` URLs, any host.
-
-    A file that breaks off (a crawl killed while writing it) gives what it holds up to
-    the break; ``damage`` then says where it broke.
-    """
-
-    def __init__(self, path: Path) -> None:
-        from warcio.archiveiterator import ArchiveIterator
-        from warcio.exceptions import ArchiveLoadFailed
-
-        self.path = path
-        self.damage: str | None = None
-        self._offsets: dict[int, int] = {}
-        try:
-            # warcio prints its doubts about a file on stderr: the one line said here is enough.
-            with path.open("rb") as stream, contextlib.redirect_stderr(io.StringIO()):
-                # Only the WARC headers are needed to index: skip parsing HTTP headers.
-                records = ArchiveIterator(stream, no_record_parse=True, block_size=WARC_READ_BLOCK)
-                last, whole = 0, True
-                for record in records:
-                    # Read the content first: asking for the offset skips it unread.
-                    whole = _read_to_end(record)
-                    if whole and record.rec_type == "response":
-                        target = record.rec_headers.get_header("WARC-Target-URI") or ""
-                        article_id = _held_id(urlsplit(target).query)
-                        if article_id is not None:
-                            self._offsets[article_id] = records.get_record_offset()
-                    last = records.get_record_offset()
-                if not whole or (_is_gzip(path) and not _gzip_tail_complete(path, last)):
-                    self.damage = (
-                        f"{path} is truncated: read the {len(self._offsets)} pages before the break"
-                    )
-        except (ArchiveLoadFailed, OSError, ValueError, EOFError) as exc:
-            if not self._offsets:
-                raise SourceError(f"cannot read WARC {path}: {escaped(str(exc), 120)}") from None
-            self.damage = (
-                f"{path} is damaged ({escaped(str(exc), 80)}): "
-                f"read the {len(self._offsets)} pages before"
-            )
-        if not self._offsets:
-            raise SourceError(f"{path} holds no archive page responses (?id=N)")
-
-    def ids(self) -> Iterator[int]:
-        return iter(sorted(self._offsets))
-
-    def get(self, article_id: int) -> Page:
-        url = page_url("https://articles.zkiz.com/", article_id)
-        offset = self._offsets.get(article_id)
-        if offset is None:
-            return Page.missing(url, Cause.NOT_IN_SOURCE, "not in source")
-        try:
-            return self._read(url, offset)
-        except Exception as exc:  # a damaged record fails its id, never the run
-            reason = f"damaged WARC record: {escaped(str(exc), 120)}"
-            return Page.failed(url, Cause.DAMAGED_SOURCE, reason)
-
-    def _read(self, url: str, offset: int) -> Page:
-        from warcio.archiveiterator import ArchiveIterator
-
-        with self.path.open("rb") as stream:
-            stream.seek(offset)
-            record = next(iter(ArchiveIterator(stream, block_size=WARC_READ_BLOCK)))
-            fetched_at = _capture_time(record.rec_headers.get_header("WARC-Date"))
-            headers = record.http_headers
-            status_line = (headers.get_statuscode() if headers else None) or "200"
-            if not re.fullmatch(r"[0-9]{3}", status_line):
-                reason = f"invalid HTTP status {escaped(status_line)!r}"
-                return Page.failed(url, Cause.DAMAGED_SOURCE, reason)
-            status = int(status_line)
-            body = record.content_stream().read(MAX_BODY_BYTES + 1)
-            if len(body) > MAX_BODY_BYTES:
-                return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
-            content_type = headers.get_header("Content-Type") if headers else None
-            location = headers.get_header("Location") if headers else None
-        if status == 200:
-            return Page(url, body, content_type, fetched_at=fetched_at)
-        if status in (301, 302, 303, 307, 308):
-            return Page.missing(url, Cause.REDIRECT, f"redirect to {escaped(location or '?', 200)}")
-        if status in (404, 410):
-            return Page.missing(url, Cause.HTTP_STATUS, f"HTTP {status}", http_status=status)
-        reason = f"HTTP {status} (recorded)"
-        return Page.failed(url, Cause.HTTP_STATUS, reason, http_status=status)
-
-
-def _read_to_end(record: Any) -> bool:
-    """Skip a record's content (as the iterator would); False if it is cut short."""
-    declared = record.rec_headers.get_header("Content-Length") or ""
-    size = 0
-    while chunk := record.raw_stream.read(1 << 16):
-        size += len(chunk)
-    return not declared.isdigit() or size >= int(declared)
-
-
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as stream:
-        return stream.read(2) == b"\x1f\x8b"
-
-
-def _gzip_tail_complete(path: Path, offset: int) -> bool:
-    """Whether the gzip members from ``offset`` (the last record's) to the end are whole:
-    a file cut short loses its last trailer, which warcio passes over without a word."""
-    decompressor = zlib.decompressobj(31)
-    with path.open("rb") as stream:
-        stream.seek(offset)
-        while chunk := stream.read(1 << 20):
-            while chunk:
-                if decompressor.eof:
-                    decompressor = zlib.decompressobj(31)
-                try:
-                    decompressor.decompress(chunk, 1 << 20)
-                except zlib.error:
-                    return False
-                chunk = decompressor.unconsumed_tail or decompressor.unused_data
-    return decompressor.eof
-
-
-class DirectorySource:
-    """Pages saved as files named by id: ``262804.html`` (or ``.htm``) in one folder."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._files: dict[int, Path] = {}
-        try:
-            for entry in path.iterdir():
-                stem, _, suffix = entry.name.partition(".")
-                if stem.isdigit() and suffix.lower() in ("html", "htm") and entry.is_file():
-                    article_id = _held_id(f"id={stem}")
-                    if article_id is not None:
-                        self._files[article_id] = entry
-        except OSError as exc:
-            raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-        if not self._files:
-            raise SourceError(f"{path} holds no saved pages named like 262804.html")
-
-    def ids(self) -> Iterator[int]:
-        return iter(sorted(self._files))
-
-    def get(self, article_id: int) -> Page:
-        url = page_url("https://articles.zkiz.com/", article_id)
-        found = self._files.get(article_id)
-        if found is None:
-            return Page.missing(url, Cause.NOT_IN_SOURCE, "not in source")
-        try:
-            with found.open("rb") as stream:
-                body = stream.read(MAX_BODY_BYTES + 1)
-        except OSError as exc:
-            return Page.failed(url, Cause.DAMAGED_SOURCE, f"cannot read {found}: {exc.strerror}")
-        if len(body) > MAX_BODY_BYTES:
-            return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
-        return Page(url, body)
-
-
-def open_source(path: Path) -> WarcSource | DirectorySource:
-    """A ``--source``: a WARC file (plain or gzipped) or a folder of saved pages,
-    recognised from its first bytes, so that ``/dev/zero`` is refused at once."""
-    if path.is_dir():
-        return DirectorySource(path)
-    if not path.exists():
-        raise SourceError(f"source {path} does not exist")
-    if not path.is_file() and not path.is_char_device():
-        # A FIFO or socket would block the opening until someone writes to it.
-        raise SourceError(f"{path} is not a WARC file or a folder of pages")
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(16)
-            if head.startswith(b"\x1f\x8b"):
-                # What the gzip holds, not that it is gzip: a gzip of zeros is no WARC.
-                stream.seek(0)
-                with gzip.GzipFile(fileobj=stream) as unpacked:
-                    head = unpacked.read(16)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise SourceError(f"cannot read {path}: {exc}") from None
-    # The first line of a WARC is its version, whole: a file of "WARC/" and then zeros
-    # (one endless line for the WARC reader) is refused here.
-    if not _WARC_VERSION_LINE.match(head):
-        what = f"it begins {escaped(head)!r}" if head else "it is empty"
-        raise SourceError(f"{path} is not a WARC file or a folder of pages ({what})")
-    return WarcSource(path)
-
-
-_WARC_VERSION_LINE = re.compile(rb"WARC/\d\.\d{1,2}\r?\n")

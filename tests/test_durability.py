@@ -18,7 +18,7 @@ import pytest
 from tests.support import Archive, jsonl, kill9_after_requests, numbered_pages, run_zkiz
 from zkiz_corpus.storing import Corpus
 
-FIRST, COUNT = 5000, 300
+FIRST, COUNT = 5000, 200
 
 
 @pytest.fixture

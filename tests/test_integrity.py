@@ -29,6 +29,7 @@ from tests.support import (
     numbered_pages,
     one_line_error,
     page,
+    run_in_process,
     run_zkiz,
 )
 
@@ -77,7 +78,7 @@ def start_fetch(archive, corpus, *extra, first=FIRST, count=COUNT, env=None, **p
 
 
 def exported_ids(corpus) -> list[int]:
-    done = run_zkiz("export", "--corpus", str(corpus))
+    done = run_in_process("export", "--corpus", str(corpus))
     assert done.returncode == 0, done.stderr
     return [record["id"] for record in jsonl(done.stdout)]
 
@@ -476,13 +477,13 @@ def test_damage_is_one_line_for_every_command_and_verify_repairs_it(served, tmp_
     assert fetch(served, corpus).returncode == 0
     damage(corpus, how)
     for command in (["status"], ["status", "--json"], ["export"], ["verify"]):
-        done = run_zkiz(*command, "--corpus", str(corpus))
+        done = run_in_process(*command, "--corpus", str(corpus))
         no_traceback(done)
         # status reads no record: a flipped byte inside one is for export and verify to see
         cheap = command[0] == "status" and how == "a byte flipped"
         assert done.returncode == (0 if cheap else 1), (command, done.stderr)
         assert done.stderr.decode().count("\n") <= 2, (command, done.stderr)
-    exported = run_zkiz("export", "--corpus", str(corpus))
+    exported = run_in_process("export", "--corpus", str(corpus))
     survivors = [record["id"] for record in jsonl(exported.stdout)]
     assert len(survivors) == len(set(survivors))
     refused = fetch(served, corpus, FIRST + COUNT, 5)
@@ -493,12 +494,12 @@ def test_damage_is_one_line_for_every_command_and_verify_repairs_it(served, tmp_
         assert "verify" in line or "is a directory" in line, line
     if how == "records made a directory":
         (corpus / "records.jsonl").rmdir()
-    repaired = run_zkiz("verify", "--corpus", str(corpus), "--repair")
+    repaired = run_in_process("verify", "--corpus", str(corpus), "--repair")
     no_traceback(repaired)
     assert repaired.returncode == 0, repaired.stderr
     assert fetch(served, corpus).returncode == 0
     assert exported_ids(corpus) == served.article_ids
-    assert run_zkiz("verify", "--corpus", str(corpus)).returncode == 0
+    assert run_in_process("verify", "--corpus", str(corpus)).returncode == 0
 
 
 def without_write_rights(command: list[str]) -> list[str]:

@@ -462,7 +462,7 @@ def test_a_warc_with_a_bad_status_line_fails_that_id_in_one_line(tmp_path):
     assert done.returncode == 1
     assert [r["id"] for r in jsonl(done.stdout)] == [10]
     assert re.fullmatch(
-        r"zkiz: 1 id failed, .*11 \(invalid HTTP status 'abc'\)\n", done.stderr.decode()
+        r"zkiz: 1 id failed: 11 \(invalid HTTP status 'abc'\)\n", done.stderr.decode()
     )
 
 

@@ -129,7 +129,7 @@ def corpus(tmp_path):
     opened.add_article(_record(10))
     opened.add_failed(7, "HTTP 503", "2026-11-26T00:00:00Z", Cause.HTTP_STATUS)
     opened.add_missing(12, "HTTP 404", "2026-11-26T00:00:00Z", Cause.HTTP_STATUS)
-    opened.end_run("2026-11-26T00:00:01Z", 1, "some-failed", 3)
+    opened.end_run("2026-11-26T00:00:01Z", 1, "some-failed", {"walked": 3, "missing": 1})
     yield opened
     opened.close()
 
@@ -228,3 +228,105 @@ def test_records_stream_to_a_callback_without_a_corpus(tmp_path, monkeypatch):
     assert done.outcome is RunOutcome.COMPLETE and done.run_id is None
     assert seen == [262804, 263624]
     assert list(tmp_path.iterdir()) == []  # no corpus was made
+
+
+# ---- what an outsider found ---------------------------------------------------------
+
+
+def test_a_corpus_from_before_conversions_were_kept_keeps_its_own(tmp_path):
+    import sqlite3
+
+    corpus = tmp_path / "c"
+    assert fetch(FetchOptions(source=SAMPLE, corpus=corpus, convert="s2hk")).run_id == 1
+    with sqlite3.connect(corpus / "state.sqlite3") as db:  # as an older version left it
+        db.execute("DELETE FROM meta WHERE key = 'convert'")
+        db.execute("UPDATE runs SET convert = NULL")
+    with pytest.raises(OptionsError, match="holds s2hk records") as refused:
+        fetch(FetchOptions(source=SAMPLE, corpus=corpus, convert="t2s"))
+    assert refused.value.option == "--convert"
+    seen: list[str] = []
+    fetch(
+        FetchOptions(source=SAMPLE, corpus=corpus, refetch=True),
+        on_record=lambda r: seen.append(r["convert"]),
+    )
+    assert seen == ["s2hk", "s2hk"]
+    with CorpusReader(corpus) as reader:
+        assert reader.conversion() == "s2hk"
+
+
+def test_a_corpus_without_records_has_no_conversion_yet(tmp_path):
+    corpus = tmp_path / "c"
+    empty = fetch(FetchOptions(source=SAMPLE, corpus=corpus, from_id=1, to_id=5))
+    assert empty.stats.walked == 0
+    done = fetch(FetchOptions(source=SAMPLE, corpus=corpus, convert="s2hk"))
+    assert done.outcome is RunOutcome.COMPLETE
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timeout", float("inf")),
+        ("timeout", 0),
+        ("delay", -1),
+        ("delay", float("nan")),
+        ("from_id", "262804"),
+        ("from_id", 1000.0),
+        ("from_id", True),
+        ("concurrency", "4"),
+        ("retries", -1),
+        ("max_misses", 0),
+        ("user_agent", "a\nb"),
+        ("base_url", "http://127.0.0.1:0/"),
+    ],
+)
+def test_bad_fetch_options_are_options_errors_naming_the_option(tmp_path, field, value):
+    options = FetchOptions(corpus=tmp_path / "c", **{"from_id": 1, field: value})
+    with pytest.raises(OptionsError) as refused:
+        fetch(options)
+    assert refused.value.option == "--" + field.replace("_", "-")
+    assert not (tmp_path / "c").exists()
+
+
+def test_paths_may_be_strings_and_a_bad_source_is_a_source_error(tmp_path):
+    from zkiz_corpus import SourceError, open_source, repair, verify
+
+    assert next(iter(open_source(str(SAMPLE)).ids())) == 262804
+    fetch(FetchOptions(source=str(SAMPLE), corpus=str(tmp_path / "c")))
+    repair(str(tmp_path / "c"))  # a str path, as every other path the library takes
+    assert verify(str(tmp_path / "c")).problems == []
+    (tmp_path / "notes.txt").write_text("not a warc\n")
+    with pytest.raises(SourceError):
+        fetch(FetchOptions(source=tmp_path / "notes.txt", output=tmp_path / "o.jsonl"))
+
+
+def test_an_unreachable_host_still_counts_every_id_walked(tmp_path):
+    with pytest.raises(HostUnreachable):
+        fetch(
+            FetchOptions(
+                base_url="http://127.0.0.1:9/", from_id=1, corpus=tmp_path / "c", retries=0
+            )
+        )
+    with CorpusReader(tmp_path / "c") as reader:
+        (run,) = reader.runs()
+    assert run["walked"] == run["failed"] == 3
+
+
+def test_progress_counts_the_ids_a_file_source_holds():
+    totals: set[int | None] = set()
+    fetch(
+        FetchOptions(source=SAMPLE, from_id=1),
+        on_progress=lambda p: totals.add(p.total),
+        on_record=lambda r: None,
+    )
+    assert totals == {5}
+
+
+def test_a_callback_that_raises_closes_the_run_first(tmp_path):
+    def explode(record):
+        raise RuntimeError("the caller's own bug")
+
+    with pytest.raises(RuntimeError, match="own bug"):
+        fetch(FetchOptions(source=SAMPLE, corpus=tmp_path / "c"), on_record=explode)
+    with CorpusReader(tmp_path / "c") as reader:
+        (run,) = reader.runs()
+    assert run["ended_at"] is not None and run["outcome"] == "aborted"

@@ -23,9 +23,17 @@ class Verification:
     notes: list[str] = field(default_factory=list)
 
 
-def verify(path: Path) -> Verification:
+def is_corpus(path: Path) -> bool:
+    """Whether ``path`` is (or was) a corpus: a folder with a state or records in it."""
+    return path.is_dir() and any((path / name).exists() for name in (STATE_FILE, RECORDS_FILE))
+
+
+def verify(path: Path | str) -> Verification:
     """Check every record against the state (span, whole line, id, ``sha256``) without
-    writing anything."""
+    writing anything. Raises ``CorpusError`` if ``path`` is no corpus at all."""
+    path = Path(path)
+    if not is_corpus(path):
+        raise CorpusError(f"{path} is not a zkiz corpus")
     found = Verification()
     try:
         reader = CorpusReader(path)
@@ -67,10 +75,13 @@ def verify(path: Path) -> Verification:
     return found
 
 
-def repair(path: Path) -> list[str]:
+def repair(path: Path | str) -> list[str]:
     """Mend what can be mended, as the corpus's writer (so under its lock): an
     unreadable state is set aside and rebuilt from ``records.jsonl``; records that are
     gone or damaged are set aside and their ids forgotten, to be fetched again."""
+    path = Path(path)
+    if not is_corpus(path):
+        raise CorpusError(f"{path} is not a zkiz corpus")
     actions: list[str] = []
     state = path / STATE_FILE
     if state.is_file() and not _state_is_sound(state):

@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from zkiz_corpus import records
-from zkiz_corpus.checking import repair, verify
+from zkiz_corpus import records, running
+from zkiz_corpus.checking import is_corpus, verify
+from zkiz_corpus.checking import repair as repair_corpus
 from zkiz_corpus.exporting import NoSuchRun
 from zkiz_corpus.exporting import export as export_corpus
 from zkiz_corpus.interrupts import Interrupts, ignore_stop_signals
@@ -30,15 +31,7 @@ from zkiz_corpus.params import (
     run_option,
 )
 from zkiz_corpus.reading import CorpusReader
-from zkiz_corpus.running import (
-    FetchOptions,
-    HostUnreachable,
-    OptionsError,
-    RunOutcome,
-)
-from zkiz_corpus.running import (
-    fetch as run_fetch,
-)
+from zkiz_corpus.running import FetchOptions, HostUnreachable, OptionsError, RunOutcome
 from zkiz_corpus.sources import SourceError
 from zkiz_corpus.storing import (
     CorpusDamaged,
@@ -79,7 +72,7 @@ class ExitStatus(IntEnum):
 
     @classmethod
     def of_error(cls, exc: BaseException) -> int:
-        if isinstance(exc, (OptionsError, click.UsageError)):
+        if isinstance(exc, (OptionsError, SourceError, click.UsageError)):
             return cls.USAGE
         if isinstance(exc, CorpusLocked):
             return cls.LOCKED
@@ -188,11 +181,7 @@ def fetch(output: str | None, overwrite_output: str | None, **given: Any) -> int
     is damaged; 2 usage error; 75 the corpus is locked by another run; 130 SIGINT, 143
     SIGTERM; 141 the reader of -o - went away.
     """
-    quiet, verbose, wanted = (
-        given.pop("quiet"),
-        given.pop("verbose"),
-        given.pop("progress"),
-    )
+    quiet, verbose, wanted = (given.pop(name) for name in ("quiet", "verbose", "progress"))
     setup_logging(quiet, verbose)
     if output is not None and overwrite_output is not None:
         raise click.UsageError("give -o (append) or -O (overwrite), not both")
@@ -208,14 +197,13 @@ def fetch(output: str | None, overwrite_output: str | None, **given: Any) -> int
     progress = ProgressLine(wanted, quiet)
     with interrupts.installed():  # from the start: a signal in start-up is obeyed too
         try:
-            result = run_fetch(
+            result = running.fetch(
                 options,
                 on_progress=progress.update,
                 guard=interrupts.critical,
                 exit_status=ExitStatus.of,
             )
         except HostUnreachable as exc:
-            progress.finish()
             raise HostUnreachable(f"cannot reach {options.base_url} ({exc})") from None
         finally:
             progress.finish()
@@ -327,15 +315,15 @@ def verify_command(corpus: Path, repair: bool) -> int:
       zkiz verify --corpus ~/zkiz
       zkiz verify --corpus ~/zkiz --repair
     """
-    if not corpus.is_dir() or not any(
-        (corpus / name).exists() for name in ("state.sqlite3", "records.jsonl")
-    ):
-        raise OptionsError(f"{corpus} is not a zkiz corpus", "--corpus")
+    if not is_corpus(corpus):
+        raise CorpusError(f"{corpus} is not a zkiz corpus")
     if repair:
         try:
-            actions = _repair(corpus)
-        except CorpusError as exc:
-            raise exc if isinstance(exc, CorpusLocked) else CorpusDamaged(str(exc)) from None
+            actions = repair_corpus(corpus)
+        except CorpusLocked:
+            raise
+        except CorpusError as exc:  # what cannot be mended: exit 1, not a usage error
+            raise CorpusDamaged(str(exc)) from None
         for action in actions:
             click.echo(f"repaired: {one_line(action)}", err=True)
     found = verify(corpus)
@@ -347,9 +335,6 @@ def verify_command(corpus: Path, repair: bool) -> int:
         return ExitStatus.FAILED
     say(f"{corpus}: {found.records} records, all intact")
     return ExitStatus.OK
-
-
-_repair = repair
 
 
 @cli.command()

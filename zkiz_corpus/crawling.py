@@ -265,6 +265,7 @@ class Crawler:
                     if fetched.page.cause is Cause.UNREACHABLE:
                         connection_failures += 1
                         if not fetched_any and connection_failures >= UNREACHABLE_AFTER:
+                            self.stats.walked += 1  # counted, as every id walked is
                             raise HostUnreachable(fetched.page.reason)
                     else:
                         connection_failures = 0
@@ -357,6 +358,7 @@ class Crawler:
             self.store.add_article(self.pages.record(article, fetched_at))
             self.stats.records += 1
         if found_here:
+            log.debug("id %d: article", article_id)
             self.stats.articles += 1
         if not found_here:
             reason = "no article on page" if not articles else "page holds other ids only"

@@ -19,13 +19,12 @@ from zkiz_corpus.converting import (
     normalise_config,
 )
 from zkiz_corpus.crawling import DEFAULT_MAX_MISSES, MAX_CONCURRENCY
-from zkiz_corpus.running import DEFAULT_BASE_URL
+from zkiz_corpus.running import DEFAULT_BASE_URL, MAX_SECONDS
 from zkiz_corpus.sources import DEFAULT_USER_AGENT, MAX_ID
 from zkiz_corpus.sources.base import escaped
 from zkiz_corpus.terminal import print_out
 
 DEFAULT_CORPUS = "zkiz-corpus"
-MAX_SECONDS = 3600.0  # --delay and --timeout: an hour is already no crawl at all
 
 
 def convert_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

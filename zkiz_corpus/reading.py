@@ -41,7 +41,9 @@ _RUN_COLUMNS = (
     "walked",
     "articles",
     "missing",
+    "not_in_source",
     "failed",
+    "held",
     "arguments",
     "base_url",
     "source",
@@ -210,17 +212,15 @@ class CorpusReader:
         return found
 
     def conversion(self) -> str | None:
+        """The OpenCC configuration of the corpus's records, if it holds any."""
         held = self._meta("convert")
-        if held is None:  # a corpus from before it was kept: its last run says
-            runs = (
-                self._query(
-                    "SELECT convert FROM runs WHERE convert IS NOT NULL ORDER BY id DESC LIMIT 1"
-                )
-                if "convert" in self._columns("runs")
-                else []
-            )
-            held = runs[0][0] if runs else None
-        return held
+        articles = self._query("SELECT 1 FROM ids WHERE status = ? LIMIT 1", (Outcome.ARTICLE,))
+        if held is None and articles:  # a corpus from before it was kept: a record says
+            with contextlib.suppress(CorpusError):  # damage is for status to report
+                for record in self.records():
+                    held = record.get("convert")
+                    break
+        return held if isinstance(held, str) else None
 
     def summary(self) -> dict[str, Any]:
         counts = dict(self._query("SELECT status, count(*) FROM ids GROUP BY status"))

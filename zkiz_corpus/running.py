@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
@@ -36,7 +37,6 @@ from zkiz_corpus.sources import (
     DEFAULT_USER_AGENT,
     MAX_ID,
     HttpSource,
-    SourceError,
     base_url_problem,
     open_source,
 )
@@ -58,6 +58,7 @@ log = logging.getLogger("zkiz")
 
 DEFAULT_BASE_URL = "https://articles.zkiz.com/"
 DEFAULT_CONVERT = "t2s"
+MAX_SECONDS = 3600.0  # --delay and --timeout: an hour is already no crawl at all
 
 
 class OptionsError(ValueError):
@@ -77,6 +78,7 @@ class RunOutcome(Enum):
     WRITE_FAILED = "write-failed"  # records, state, WARC or output could not be written
     INTERRUPTED = "interrupted"  # KeyboardInterrupt (or a signal made one): committed
     OUTPUT_CLOSED = "output-closed"  # the reader of the output went away (| head)
+    ABORTED = "aborted"  # a caller's callback raised: committed, then raised again
 
 
 @dataclass
@@ -142,6 +144,8 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
     if last is None and held is not None:
         last = held[-1]  # nothing lies past the last page the source holds
     if last is not None and last < first:
+        if options.from_id is None and held is not None:
+            raise OptionsError(f"--to-id {last} is below the source's first id, {first}")
         raise OptionsError(f"--to-id {last} is below --from-id {first}")
     frontier = None
     if options.to_id is None and options.count is None:
@@ -157,19 +161,30 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
 
 
 def check_options(options: FetchOptions) -> None:
-    """Usage errors that need no corpus: raised before anything is created."""
+    """Usage errors that need no corpus: raised before anything is created, whether the
+    options came from the command line or from a caller of ``fetch()``."""
     first, last, count = options.from_id, options.to_id, options.count
     for name, value in (("--from-id", first), ("--to-id", last), ("--count", count)):
-        if value is not None and not 1 <= value <= MAX_ID:
-            raise OptionsError(f"{value} is not in 1..{MAX_ID}", name)
+        if value is not None:
+            _whole(value, name, 1, MAX_ID)
+    _whole(options.concurrency, "--concurrency", 1, MAX_CONCURRENCY)
+    _whole(options.retries, "--retries", 0, MAX_ID)
+    _whole(options.max_misses, "--max-misses", 1, MAX_ID)
+    _seconds(options.delay, "--delay", allow_zero=True)
+    _seconds(options.timeout, "--timeout", allow_zero=False)
     if last is not None and count is not None:
         raise OptionsError("give --to-id or --count, not both")
     if first is not None and last is not None and last < first:
         raise OptionsError(f"--to-id {last} is below --from-id {first}")
     if first is not None and count is not None and first + count > MAX_ID:
         raise OptionsError(f"--from-id {first} plus --count goes past the highest id {MAX_ID}")
-    if not 1 <= options.concurrency <= MAX_CONCURRENCY:
-        raise OptionsError(f"{options.concurrency} is not in 1..{MAX_CONCURRENCY}", "--concurrency")
+    agent = options.user_agent
+    if not isinstance(agent, str) or not agent.strip() or agent != agent.strip():
+        raise OptionsError(f"{agent!r} is not a User-Agent", "--user-agent")
+    if len(agent) > 1000 or not all(" " <= c <= "~" for c in agent):
+        raise OptionsError(
+            f"{agent!r} is not a User-Agent: printable ASCII on one line", "--user-agent"
+        )
     if options.source is None:
         problem = base_url_problem(options.base_url)
         if problem is not None:
@@ -179,6 +194,22 @@ def check_options(options: FetchOptions) -> None:
             make_converter(options.convert)
         except ValueError as exc:
             raise OptionsError(str(exc), "--convert") from None
+
+
+def _whole(value: Any, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OptionsError(f"{value!r} is not a whole number in {low}..{high}", name)
+
+
+def _seconds(value: Any, name: str, *, allow_zero: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and value <= MAX_SECONDS
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise OptionsError(
+            f"{value!r} is not a number of seconds {bound} and <= {MAX_SECONDS:g}", name
+        )
 
 
 CORPUS_FILES = (
@@ -239,10 +270,7 @@ def fetch(
     output_option = "-O" if options.overwrite_output else "-o"
     refuse_corpus_file(options.output, corpus_path, output_option)
     refuse_corpus_file(options.warc, corpus_path, "--warc")
-    try:
-        file_source = open_source(source_path) if source_path is not None else None
-    except SourceError as exc:
-        raise OptionsError(str(exc), "--source") from None
+    file_source = open_source(source_path) if source_path is not None else None
     sink = None
     if options.output is not None:
         sink = JsonlSink(str(options.output), append=not options.overwrite_output)
@@ -314,7 +342,7 @@ def _run(
         store = StreamStore(_stream_writer(sink, guard))
     if on_record is not None:
         store = _Tee(store, on_record)
-    total = _total(plan)
+    total = _total(plan, getattr(source, "ids", None))
 
     def progress(stats: Stats, article_id: int) -> None:
         if on_progress is not None:
@@ -327,6 +355,7 @@ def _run(
     outcome = RunOutcome.COMPLETE
     write_error: WriteError | None = None
     unreachable: HostUnreachable | None = None
+    raised: Exception | None = None
     try:
         stats = crawler.run(plan, options.concurrency)
     except HostUnreachable as exc:
@@ -339,6 +368,8 @@ def _run(
         log.error("interrupted: committing what was fetched")
     except WriteError as exc:
         stats, outcome, write_error = crawler.stats, RunOutcome.WRITE_FAILED, exc
+    except Exception as exc:  # a callback's: the run is closed as it stands, then it goes on
+        stats, outcome, raised = crawler.stats, RunOutcome.ABORTED, exc
     if corpus is not None:
         try:  # what is still pending, before the run's row says how it ended
             corpus.commit()
@@ -354,12 +385,20 @@ def _run(
     if corpus is not None:
         try:
             code = exit_status(outcome) if exit_status is not None else None
-            corpus.end_run(records.utc_now(), code, outcome.value, stats.walked)
+            walk = {
+                "walked": stats.walked,
+                "missing": stats.missing,
+                "not_in_source": stats.not_in_source,
+                "held": stats.held,
+            }
+            corpus.end_run(records.utc_now(), code, outcome.value, walk)
         except WriteError as exc:
             outcome, write_error = RunOutcome.WRITE_FAILED, write_error or exc
         # What the corpus committed, not what was handed to it: the record in hand
         # when the reader of stdout left was committed all the same.
         stats.records = corpus.run_counts[Outcome.ARTICLE]
+    if raised is not None:
+        raise raised
     if unreachable is not None:
         raise unreachable
     return FetchResult(outcome, stats, run_id, write_error, damage)
@@ -379,7 +418,10 @@ class _Tee:
         self._on_record(record)
 
 
-def _total(plan: Plan) -> int | None:
+def _total(plan: Plan, held: Callable[[], Any] | None = None) -> int | None:
+    """How many ids the plan walks, if bounded (a file source: the ids it holds)."""
+    if held is not None:
+        return sum(1 for n in held() if plan.first <= n <= (plan.last or MAX_ID))
     if plan.last is None:
         return None
     outside = [n for n in plan.retry_first if not plan.first <= n <= plan.last]

@@ -79,6 +79,8 @@ _ADDED_COLUMNS = (
     ("ids", "cause", "TEXT"),
     ("runs", "outcome", "TEXT"),
     ("runs", "walked", "INTEGER"),
+    ("runs", "not_in_source", "INTEGER"),
+    ("runs", "held", "INTEGER"),
     ("runs", "seconds", "REAL"),
     *(("runs", name, "TEXT") for name in _RUN_SETTINGS),
 )
@@ -218,6 +220,7 @@ class Corpus:
         self._last_commit = time.monotonic()
         self.run_id: int | None = None
         self._run_started = time.monotonic()
+        self._first_convert: str | None = None
         self.run_counts: Counter[str] = Counter()  # committed by this run, by status
         self.repairs: list[str] = []  # what opening or repairing changed, for people
         _prepare_directory(path)
@@ -497,8 +500,12 @@ class Corpus:
                 (Outcome.ARTICLE,),
             ).fetchone()
             if row is not None:
-                with contextlib.suppress(OSError, ValueError, AttributeError):
-                    held = json.loads(os.pread(self._fd, row[1], row[0])).get("convert")
+                with (
+                    contextlib.suppress(OSError, ValueError, AttributeError),
+                    self._read() as stream,
+                ):
+                    stream.seek(row[0])
+                    held = json.loads(stream.read(row[1])).get("convert")
         return held if isinstance(held, str) else None
 
     def start_run(self, started_at: str, settings: dict[str, Any] | None = None) -> int:
@@ -514,37 +521,47 @@ class Corpus:
                 f"VALUES (?{', ?' * len(columns)})",
                 (started_at, *(settings[c] for c in columns)),
             )
-            if settings.get("convert") and self.conversion() is None:
-                self._set_meta("convert", settings["convert"])
         self.run_id = cursor.lastrowid
         self._run_started = time.monotonic()
         return self.run_id
 
     def end_run(
-        self, ended_at: str, code: int | None, outcome: str | None = None, walked: int = 0
+        self,
+        ended_at: str,
+        code: int | None,
+        outcome: str | None = None,
+        walked: dict[str, int] | None = None,
     ) -> None:
-        """Commit what is pending and close the run's row with its committed counts."""
+        """Commit what is pending and close the run's row: how it ended, the articles
+        and failures it committed, and ``walked``, the walk's own buckets (``walked``,
+        ``missing``, ``not_in_source``, ``held``), as its summary line gave them."""
         self.commit()
         if self.run_id is None:
             return
+        walk = walked or {}
         with _writing(self.state_path), self.db:
             self.db.execute(
                 "UPDATE runs SET ended_at = ?, articles = ?, missing = ?, failed = ?, "
-                "exit_code = ?, outcome = ?, walked = ?, seconds = ? WHERE id = ?",
+                "exit_code = ?, outcome = ?, walked = ?, not_in_source = ?, held = ?, "
+                "seconds = ? WHERE id = ?",
                 (
                     ended_at,
                     self.run_counts[Outcome.ARTICLE],
-                    self.run_counts[Outcome.MISSING],
+                    walk.get("missing", self.run_counts[Outcome.MISSING]),
                     self.run_counts[Outcome.FAILED],
                     code,
                     outcome,
-                    walked,
+                    walk.get("walked", 0),
+                    walk.get("not_in_source", 0),
+                    walk.get("held", 0),
                     round(time.monotonic() - self._run_started, 3),
                     self.run_id,
                 ),
             )
 
     def add_article(self, record: dict[str, Any]) -> None:
+        if self._first_convert is None and isinstance(record.get("convert"), str):
+            self._first_convert = record["convert"]
         line = dumps(record).encode("utf-8")
         self._pending_bytes += len(line)
         self._add(
@@ -652,6 +669,10 @@ class Corpus:
                     self.db.execute(_RECORD_MISS, (article_id, status, error, cause, fetched_at))
             self._set_meta("committed_size", offset)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
+            if self._first_convert is not None and self._meta("convert") is None:
+                # The corpus's conversion is that of its first record, kept with it.
+                self._set_meta("convert", self._first_convert)
+            self._first_convert = None
             if dead:
                 self._set_meta("dead_lines", self._meta("dead_lines", 0) + dead)
         self._size = offset

@@ -107,9 +107,9 @@ def summarise(stats: Stats, quiet: bool, run_id: int | None) -> None:
         shown = ", ".join(f"{article_id} ({reason})" for article_id, _, reason in stats.failures)
         hidden = stats.failed - len(stats.failures)
         more = f" and {hidden} more (zkiz status --failed)" if hidden > 0 else ""
-        log.error(
-            "%s failed, retried on the next run: %s%s", plural(stats.failed, "id"), shown, more
-        )
+        # Only a corpus remembers failed ids for the next run to retry.
+        then = ", retried on the next run" if run_id is not None else ""
+        log.error("%s failed%s: %s%s", plural(stats.failed, "id"), then, shown, more)
     if quiet:
         return
     rate = stats.walked / stats.elapsed if stats.elapsed > 0 else 0.0
@@ -183,19 +183,24 @@ def status_text(summary: dict[str, Any], failed: bool) -> str:
         f"missing:            {summary['missing']}",
         f"failed:             {summary['failed']}"
         + (" (zkiz status --failed lists them)" if summary["failed"] else ""),
-        f"highest article id: {summary['highest_article_id']}",
-        f"next run starts at: {summary['next_id']}",
-        f"conversion:         {summary['convert']}",
+        f"highest article id: {_or_none(summary['highest_article_id'])}",
+        f"next run starts at: {_or_none(summary['next_id'], 'needs --from-id')}",
+        f"conversion:         {_or_none(summary['convert'])}",
         f"size:               {summary['size_bytes']} bytes",
     ]
     last = summary["last_run"]
     if last:
-        where = last.get("source") or last.get("base_url") or "?"
+        where = last.get("source") or last.get("base_url")
         lines.append(
             f"last run:           {last['id']}, {last['started_at']} .. "
-            f"{last['ended_at'] or 'running or killed'}, from {where}: "
+            f"{last['ended_at'] or 'running or killed'}{f', from {where}' if where else ''}: "
             f"{plural(last['articles'], 'article')}, {last['missing']} missing, "
             f"{last['failed']} failed"
+            + (f", {last['held']} already in the corpus" if last.get("held") else "")
         )
     lines.extend(f"damage:             {problem}" for problem in summary["damage"])
     return "\n".join(lines)
+
+
+def _or_none(value: Any, instead: str = "none yet") -> str:
+    return instead if value is None else str(value)

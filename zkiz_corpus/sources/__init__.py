@@ -41,9 +41,10 @@ __all__ = [
 ]
 
 
-def open_source(path: Path) -> WarcSource | DirectorySource:
+def open_source(path: Path | str) -> WarcSource | DirectorySource:
     """A ``--source``: a WARC file (plain or gzipped) or a folder of saved pages,
     recognised from its first bytes, so that ``/dev/zero`` is refused at once."""
+    path = Path(path)
     if path.is_dir():
         return DirectorySource(path)
     if not path.exists():

@@ -58,7 +58,9 @@ class Exchange:
 
 
 class SourceError(Exception):
-    """A ``--source`` that cannot be read."""
+    """A ``--source`` that cannot be read (a usage error: ``option`` is ``--source``)."""
+
+    option = "--source"
 
 
 def page_url(base_url: str, article_id: int) -> str:

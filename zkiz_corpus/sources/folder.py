@@ -15,7 +15,8 @@ log = logging.getLogger("zkiz")
 class DirectorySource:
     """Pages saved as files named by id: ``262804.html`` (or ``.htm``) in one folder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
         self.path = path
         self._files: dict[int, Path] = {}
         try:

@@ -638,8 +638,17 @@ def _is_unreachable(exc: Exception) -> bool:
         return True
     if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.ReadTimeout):
         return False
-    cause = repr(exc)
-    return any(marker in cause for marker in ("NewConnectionError", "NameResolutionError"))
+    # requests wraps urllib3's error (MaxRetryError, whose reason is the connect error).
+    seen: Any = exc
+    for _ in range(5):
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):  # NameResolutionError too
+            return True
+        seen = getattr(seen, "reason", None) or (
+            seen.args[0] if getattr(seen, "args", None) else None
+        )
+        if not isinstance(seen, BaseException):
+            return False
+    return False
 
 
 _CAUSES = (

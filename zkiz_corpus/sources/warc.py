@@ -56,7 +56,8 @@ class WarcSource:
     the break; ``damage`` then says where it broke.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
 
@@ -205,7 +206,8 @@ class WarcRecorder:
     outside the lock, so worker threads compress in parallel; zlib releases the GIL.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
         from warcio.warcwriter import WARCWriter  # here: warcio takes 0.1 s to import
 
         self._lock = threading.Lock()

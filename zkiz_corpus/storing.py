@@ -510,7 +510,8 @@ class Corpus:
 
     def start_run(self, started_at: str, settings: dict[str, Any] | None = None) -> int:
         """Open the run's row: when, and ``settings`` (arguments, base_url, source,
-        convert, opencc, version). The first run's ``convert`` is the corpus's."""
+        convert, opencc, version). (The corpus's conversion is kept with its first
+        record, not here: a run that writes nothing fixes none.)"""
         settings = dict(settings or {})
         if settings.get("arguments") is not None:
             settings["arguments"] = json.dumps(settings["arguments"], ensure_ascii=False)

@@ -330,3 +330,15 @@ def test_a_callback_that_raises_closes_the_run_first(tmp_path):
     with CorpusReader(tmp_path / "c") as reader:
         (run,) = reader.runs()
     assert run["ended_at"] is not None and run["outcome"] == "aborted"
+
+
+def test_output_to_a_text_only_stdout_as_a_notebook_redirects_it():
+    import contextlib
+    import io
+    import json
+
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        done = fetch(FetchOptions(source=SAMPLE, output="-"))
+    assert done.outcome is RunOutcome.COMPLETE
+    assert [json.loads(line)["id"] for line in captured.getvalue().splitlines()] == [262804, 263624]

@@ -78,9 +78,12 @@ class JsonlSink:
         try:
             if self._fd >= 0:
                 write_all(self._fd, data)
-            else:
+            elif hasattr(sys.stdout, "buffer"):  # a captured stdout (click's runner)
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
+            else:  # a text-only stdout (contextlib.redirect_stdout to a StringIO)
+                sys.stdout.write(data.decode("utf-8"))
+                sys.stdout.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:

@@ -3,7 +3,6 @@ options, and ``fetch``'s options as one decorator."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from zkiz_corpus.converting import (
     normalise_config,
 )
 from zkiz_corpus.crawling import DEFAULT_MAX_MISSES, MAX_CONCURRENCY
-from zkiz_corpus.running import DEFAULT_BASE_URL, MAX_SECONDS
+from zkiz_corpus.running import DEFAULT_BASE_URL, OptionsError, check_seconds
 from zkiz_corpus.sources import DEFAULT_USER_AGENT, MAX_ID
 from zkiz_corpus.sources.base import escaped
 from zkiz_corpus.terminal import print_out
@@ -47,20 +46,6 @@ def base_url_option(ctx: click.Context, param: click.Parameter, value: str) -> s
     return value
 
 
-def user_agent_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    # An HTTP header value: printable ASCII on one line, no edge spaces (anything else
-    # is refused by the HTTP client on every request, or splits the header).
-    if not value.strip() or value != value.strip() or len(value) > 1000:
-        value_ok = False
-    else:
-        value_ok = all(" " <= c <= "~" for c in value)
-    if not value_ok:
-        raise click.BadParameter(
-            f"{escaped(value, 80)!r} is not a User-Agent: printable ASCII on one line"
-        )
-    return value
-
-
 def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         print_out(f"zkiz {__version__} (OpenCC {backend_description()})")
@@ -76,22 +61,23 @@ def run_option(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 class Seconds(click.ParamType):
-    """A finite number of seconds within bounds (``nan``, ``inf`` and ``1e300`` are not)."""
+    """A number of seconds, within the bounds the library checks (``nan``, ``inf`` and
+    ``1e300`` are not)."""
 
     name = "seconds"
 
-    def __init__(self, low: float, high: float, low_open: bool = False) -> None:
-        self.low, self.high, self.low_open = low, high, low_open
+    def __init__(self, allow_zero: bool) -> None:
+        self.allow_zero = allow_zero
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
         try:
             seconds = float(value)
         except (TypeError, ValueError):
             self.fail(f"{escaped(str(value))!r} is not a number of seconds", param, ctx)
-        low_ok = seconds > self.low if self.low_open else seconds >= self.low
-        if not (math.isfinite(seconds) and low_ok and seconds <= self.high):
-            bound = ">" if self.low_open else ">="
-            self.fail(f"{value} is not {bound} {self.low:g} and <= {self.high:g}", param, ctx)
+        try:
+            check_seconds(seconds, f"--{param.name}" if param else "", allow_zero=self.allow_zero)
+        except OptionsError as exc:
+            self.fail(str(exc), param, ctx)
         return seconds
 
 
@@ -147,7 +133,7 @@ _FETCH_OPTIONS = [
     ),
     click.option(
         "--delay",
-        type=Seconds(0, MAX_SECONDS),
+        type=Seconds(allow_zero=True),
         default=1.0,
         show_default=True,
         help="Seconds between requests.",
@@ -175,7 +161,7 @@ _FETCH_OPTIONS = [
     ),
     click.option(
         "--timeout",
-        type=Seconds(0, MAX_SECONDS, low_open=True),
+        type=Seconds(allow_zero=False),
         default=30.0,
         show_default=True,
         help="Seconds a whole response may take: connect, headers and body.",
@@ -185,9 +171,7 @@ _FETCH_OPTIONS = [
         type=click.Path(path_type=Path),
         help="Also keep every HTTP exchange in this WARC file (appended).",
     ),
-    click.option(
-        "--user-agent", default=DEFAULT_USER_AGENT, show_default=True, callback=user_agent_option
-    ),
+    click.option("--user-agent", default=DEFAULT_USER_AGENT, show_default=True),
     click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt."),
     click.option("--refetch", is_flag=True, help="Fetch ids the corpus already holds again."),
     click.option(

@@ -170,8 +170,8 @@ def check_options(options: FetchOptions) -> None:
     _whole(options.concurrency, "--concurrency", 1, MAX_CONCURRENCY)
     _whole(options.retries, "--retries", 0, MAX_ID)
     _whole(options.max_misses, "--max-misses", 1, MAX_ID)
-    _seconds(options.delay, "--delay", allow_zero=True)
-    _seconds(options.timeout, "--timeout", allow_zero=False)
+    check_seconds(options.delay, "--delay", allow_zero=True)
+    check_seconds(options.timeout, "--timeout", allow_zero=False)
     if last is not None and count is not None:
         raise OptionsError("give --to-id or --count, not both")
     if first is not None and last is not None and last < first:
@@ -201,7 +201,8 @@ def _whole(value: Any, name: str, low: int, high: int) -> None:
         raise OptionsError(f"{value!r} is not a whole number in {low}..{high}", name)
 
 
-def _seconds(value: Any, name: str, *, allow_zero: bool) -> None:
+def check_seconds(value: Any, name: str, *, allow_zero: bool) -> None:
+    """``OptionsError`` unless ``value`` is a finite number of seconds, up to an hour."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     ok = ok and math.isfinite(value) and value <= MAX_SECONDS
     ok = ok and (value >= 0 if allow_zero else value > 0)
@@ -308,7 +309,17 @@ def fetch(
                 raise OptionsError(str(exc), output_option) from None
             stack.callback(_close, sink.close, sink.name, closing)
         result = _run(
-            options, plan, source, corpus, sink, convert, on_record, on_progress, guard, exit_status
+            options,
+            plan,
+            _total(plan, held),
+            source,
+            corpus,
+            sink,
+            convert,
+            on_record,
+            on_progress,
+            guard,
+            exit_status,
         )
     if closing and result.write_error is None:
         result.outcome, result.write_error = RunOutcome.WRITE_FAILED, closing[0]
@@ -327,6 +338,7 @@ def _close(close: Callable[[], None], path: Any, failures: list[WriteError]) -> 
 def _run(
     options: FetchOptions,
     plan: Plan,
+    total: int | None,
     source: Any,
     corpus: Corpus | None,
     sink: JsonlSink | None,
@@ -342,7 +354,6 @@ def _run(
         store = StreamStore(_stream_writer(sink, guard))
     if on_record is not None:
         store = _Tee(store, on_record)
-    total = _total(plan, getattr(source, "ids", None))
 
     def progress(stats: Stats, article_id: int) -> None:
         if on_progress is not None:
@@ -418,10 +429,10 @@ class _Tee:
         self._on_record(record)
 
 
-def _total(plan: Plan, held: Callable[[], Any] | None = None) -> int | None:
+def _total(plan: Plan, held: list[int] | None) -> int | None:
     """How many ids the plan walks, if bounded (a file source: the ids it holds)."""
     if held is not None:
-        return sum(1 for n in held() if plan.first <= n <= (plan.last or MAX_ID))
+        return sum(1 for n in held if plan.first <= n <= (plan.last or MAX_ID))
     if plan.last is None:
         return None
     outside = [n for n in plan.retry_first if not plan.first <= n <= plan.last]

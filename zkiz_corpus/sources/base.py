@@ -126,6 +126,15 @@ class ByteBudget:
             self._cond.notify_all()
 
 
+def read_page(url: str, stream: Any, **more: Any) -> Page:
+    """The page ``stream`` holds, read no further than ``MAX_BODY_BYTES``: a bigger one
+    fails its id unread past the cap (a file or WARC record of any size)."""
+    body = stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
+    return Page(url, body, **more)
+
+
 def held_id(query: str) -> int | None:
     match = _ID_QUERY.search(query)
     if match is None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from zkiz_corpus.outcomes import Cause
-from zkiz_corpus.sources.base import MAX_BODY_BYTES, Page, SourceError, held_id, page_url
+from zkiz_corpus.sources.base import Page, SourceError, held_id, page_url, read_page
 
 log = logging.getLogger("zkiz")
 
@@ -41,9 +41,6 @@ class DirectorySource:
             return Page.missing(url, Cause.NOT_IN_SOURCE, "not in source")
         try:
             with found.open("rb") as stream:
-                body = stream.read(MAX_BODY_BYTES + 1)
+                return read_page(url, stream)
         except OSError as exc:
             return Page.failed(url, Cause.DAMAGED_SOURCE, f"cannot read {found}: {exc.strerror}")
-        if len(body) > MAX_BODY_BYTES:
-            return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
-        return Page(url, body)

@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 from zkiz_corpus import __version__
 from zkiz_corpus.outcomes import Cause
 from zkiz_corpus.sources.base import (
-    MAX_BODY_BYTES,
     Exchange,
     Page,
     SourceError,
     escaped,
     held_id,
     page_url,
+    read_page,
 )
 
 log = logging.getLogger("zkiz")
@@ -122,13 +122,13 @@ class WarcSource:
                 reason = f"invalid HTTP status {escaped(status_line)!r}"
                 return Page.failed(url, Cause.DAMAGED_SOURCE, reason)
             status = int(status_line)
-            body = record.content_stream().read(MAX_BODY_BYTES + 1)
-            if len(body) > MAX_BODY_BYTES:
-                return Page.failed(url, Cause.BODY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
             content_type = headers.get_header("Content-Type") if headers else None
             location = headers.get_header("Location") if headers else None
-        if status == 200:
-            return Page(url, body, content_type, fetched_at=fetched_at)
+            page = read_page(
+                url, record.content_stream(), content_type=content_type, fetched_at=fetched_at
+            )
+        if status == 200 or page.outcome is not None:  # a body over the cap fails first
+            return page
         if status in (301, 302, 303, 307, 308):
             return Page.missing(url, Cause.REDIRECT, f"redirect to {escaped(location or '?', 200)}")
         if status in (404, 410):

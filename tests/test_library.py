@@ -342,3 +342,16 @@ def test_output_to_a_text_only_stdout_as_a_notebook_redirects_it():
         done = fetch(FetchOptions(source=SAMPLE, output="-"))
     assert done.outcome is RunOutcome.COMPLETE
     assert [json.loads(line)["id"] for line in captured.getvalue().splitlines()] == [262804, 263624]
+
+
+def test_a_keyboard_interrupt_commits_what_was_fetched_and_says_interrupted(tmp_path):
+    def interrupt(record):
+        if record["id"] == 263624:  # after the corpus took it: both are committed
+            raise KeyboardInterrupt
+
+    done = fetch(FetchOptions(source=SAMPLE, corpus=tmp_path / "c"), on_record=interrupt)
+    assert done.outcome is RunOutcome.INTERRUPTED
+    with CorpusReader(tmp_path / "c") as reader:
+        assert [r["id"] for r in reader.records()] == [262804, 263624]
+        (run,) = reader.runs()
+    assert run["outcome"] == "interrupted" and run["ended_at"] is not None

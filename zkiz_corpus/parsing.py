@@ -397,12 +397,32 @@ def _article_lines(lines: list[_Line], article_id: int, page_host: str | None) -
     return kept
 
 
+@dataclass(frozen=True)
+class ParsedPage:
+    """What one page holds: its articles, or the site's notice that the post is gone."""
+
+    articles: list[Article]
+    notice: str | None = None  # the message of a "gone" page (no articles then)
+    trace: list[str] = field(default_factory=list)  # with ``explain``: what was read how
+
+
 def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     """Every article on an archive page, in page order, each id once.
 
     ``page_url`` is where the page was fetched from; it resolves relative links and tells
     links back into the archive (a mirror's host counts as the archive's own).
     """
+    return read_articles(html, page_url).articles
+
+
+def read_articles(html: str, page_url: str | None = None, *, explain: bool = False) -> ParsedPage:
+    """``parse_articles``, and whether the page is a notice that the post is gone; with
+    ``explain``, lines for people saying what was dropped as chrome and why, and which
+    lines were taken as each article's title and source URL."""
+    return ParsedPage(_parse(html, page_url))
+
+
+def _parse(html: str, page_url: str | None) -> list[Article]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
         # A page whose whole text looks like a URL or a file name is still a page.

@@ -9,6 +9,11 @@ that holds no other permalink (or, in flat layouts, since the previous permalink
 is dropped by what it is rather than what it is called: lists of links back into the
 archive, the site's own header and footer lines, navigation and ads. Class names are only
 a hint, and never drop a region that holds a permalink.
+
+A link whose text is its own URL cut short (forum software shows a long URL as its first
+32 characters, `` ... `` and its last 19) or without its scheme reads as the whole URL of
+its ``href``; a link with words for text, or a URL text its href does not complete, is
+left as it reads.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import warnings
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import accumulate
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
@@ -45,7 +51,9 @@ _CHROME_TOKENS = frozenset(
     "commentlist disqus respond ad ads adv advert advertisement adsbygoogle sponsor "
     "sponsored banner related share social pagination pager toolbar".split()
 )
-_TITLE_TOKENS = frozenset("title subject headline heading".split())
+# Class or id words ending in these mark a title (title, articletitle, post_subject), but
+# not a subtitle or subheading.
+_TITLE_ENDINGS = ("title", "subject", "headline", "heading")
 
 _PERMALINK = re.compile(r"^\W*(?:perma\s*-?\s*link|永久連結|永久链接|固定連結|固定链接)", re.I)
 _PERMALINK_LABEL = re.compile(
@@ -57,6 +65,11 @@ _ID_IN_URL = re.compile(r"[?&;]id=(\d{1,12})\b", re.I)
 _DATELINE = re.compile(r"[\d\s:/.\-年月日時分秒號]{6,}|[\d\s:/.\-]*\d{4}[\d\s:/.\-]*")
 _BREADCRUMB = re.compile(r".+?\s*[>»›/]\s*.+?\s*[>»›/]\s*.+")
 _BARE_URL = re.compile(r"<?(https?://[^\s<>\"]+)>?", re.I)
+# Where a link's text cuts its URL short: "...", "…", with or without spaces around.
+_ELLIPSIS = re.compile(r"(?=(\.{3}|…))")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*://", re.I)
+_WEB_HREF = re.compile(r"(?:https?|ftp)://[^\s/]", re.I)
+_SPACE = re.compile(r"\s")
 _SITE_CHROME = re.compile(
     r"\W*(?:zkiz\s*archives?(?:\s*@\s*\d{4})?|next\s*page|prev(?:ious)?\s*page|"
     r"上一[頁页篇]|下一[頁页篇]|返回首[頁页]|回到頂部|回到顶部|back\s*to\s*top)\W*",
@@ -116,6 +129,7 @@ class _Flattener:
         self.block_spans: dict[int, tuple[int, int]] = {}
         self.block_parent: dict[int, int | None] = {}
         self.chrome_spans: list[tuple[int, int]] = []
+        self.page_title = ""
         self.line_block: list[int] = []
         self.ctx = _Context()
         self._block_stack: list[int] = []
@@ -173,6 +187,10 @@ class _Flattener:
                 continue
             name = (node.name or "").lower()
             if name in _SKIP_TAGS or _is_hidden(node):
+                if name in ("head", "title") and not self.page_title:
+                    title = node if name == "title" else node.find("title")
+                    if title is not None:
+                        self.page_title = _SPACES.sub(" ", title.get_text()).strip(_EDGE)
                 continue
             if name == "br":
                 self.flush()
@@ -205,13 +223,20 @@ class _Flattener:
             self.ctx.pre += 1
         if name in _CONTENT_TAGS:
             self.ctx.content += 1
+        link_start = None
         if isinstance(href, str):
-            self.ctx.links.append(href.strip())
-        return (is_block, is_chrome, heading, isinstance(href, str))
+            href = href.strip()
+            self.ctx.links.append(href)
+            if _WEB_HREF.match(href):
+                # Where this link's text begins, to read it back on leaving.
+                link_start = (self.current, len(self.current.parts))
+        return (is_block, is_chrome, heading, isinstance(href, str), link_start)
 
     def _leave(self, node: Tag, undo: tuple) -> None:
-        is_block, is_chrome, heading, has_href = undo
+        is_block, is_chrome, heading, has_href, link_start = undo
         name = (node.name or "").lower()
+        if link_start is not None and link_start[0] is self.current:
+            self._complete_url(link_start[1])
         if has_href:
             self.ctx.links.pop()
         if name in _CONTENT_TAGS:
@@ -227,6 +252,28 @@ class _Flattener:
             self._block_stack.pop()
             if is_chrome:
                 self.chrome_spans.append((start, len(self.lines)))
+
+    def _complete_url(self, start: int) -> None:
+        """A link on one line whose text is its URL cut short (or without its scheme), as
+        forum software shows long URLs: the text becomes the whole URL of the ``href``."""
+        line = self.current
+        parts = line.parts[start:]
+        if not parts:
+            return
+        text = "".join(parts)
+        shown = text.strip(_EDGE)
+        href = self.ctx.links[-1]
+        if shown == href or _url_match(shown, href) != _URL_CUT:
+            return
+        visible = sum(len(part.strip(_EDGE)) for part in parts)
+        lead = " " if text[:1].isspace() else ""
+        trail = " " if text[-1:].isspace() else ""
+        line.parts[start:] = [lead + href + trail]
+        delta = len(href) - visible
+        line.chars += delta
+        line.link_chars += delta
+        if self.ctx.heading:
+            line.heading_chars += delta
 
 
 _NO_TOKENS: frozenset[str] = frozenset()
@@ -274,7 +321,61 @@ def _is_title_like(node: Tag, name: str, tokens: frozenset[str]) -> bool:
     style = node.get("style")
     if isinstance(style, str) and _HEADING_STYLE.search(style):
         return True
-    return bool(tokens & _TITLE_TOKENS)
+    return _names_a_title(tokens)
+
+
+# A page repeats a few class names many times: each set of words is judged once.
+@lru_cache(maxsize=4096)
+def _names_a_title(tokens: frozenset[str]) -> bool:
+    return any(
+        token.endswith(_TITLE_ENDINGS) and (token == "subject" or not token.startswith("sub"))
+        for token in tokens
+    )
+
+
+# What a link's text says of its href: not the URL, the URL whole (perhaps decoded or
+# encoded differently), or the URL cut short or without its scheme (the href completes it).
+_URL_NOT, _URL_WHOLE, _URL_CUT = 0, 1, 2
+
+
+def _url_match(text: str, href: str) -> int:
+    """Whether ``text`` is the URL ``href`` as forum software shows it: whole, or its first
+    and last characters around an ellipsis (32 + " ... " + 19 beyond 65 characters), with
+    or without the scheme, percent-encoded or not. Words are never a URL."""
+    if len(text) < 4 or ("." not in text and "/" not in text) or not _WEB_HREF.match(href):
+        return _URL_NOT
+    # As written, then percent-decoded on both sides (one may show what the other encodes).
+    decodings = (False, True) if "%" in text or "%" in href else (False,)
+    if not _SPACE.search(text):
+        # Without its scheme, a URL still has a path or a www host; a name alone
+        # ("yicai.com" in a sentence) is words.
+        host, _, path = text.partition("/")
+        bare = (
+            not _SCHEME.match(text) and "." in host and (bool(path) or host[:4].lower() == "www.")
+        )
+        for decode in decodings:
+            shown, url = (unquote(text), unquote(href)) if decode else (text, href)
+            if shown.rstrip("/") == url.rstrip("/"):
+                return _URL_WHOLE
+            if bare and shown.rstrip("/") == _SCHEME.sub("", url, count=1).rstrip("/"):
+                return _URL_CUT  # "www.example.com/a" for http://www.example.com/a
+    for cut in _ELLIPSIS.finditer(text):
+        head = text[: cut.start()].rstrip()
+        tail = text[cut.start() + len(cut.group(1)) :].lstrip()
+        if len(head) < 8 or _SPACE.search(head) or _SPACE.search(tail):
+            continue
+        with_scheme = bool(_SCHEME.match(head))
+        if not with_scheme and "." not in head.split("/", 1)[0]:
+            continue  # neither a scheme nor a host: words, not a URL
+        for decode in decodings:
+            start, end, url = (
+                (unquote(head), unquote(tail), unquote(href)) if decode else (head, tail, href)
+            )
+            if not with_scheme:
+                url = _SCHEME.sub("", url, count=1)
+            if url.startswith(start) and url.endswith(end) and len(start) + len(end) < len(url):
+                return _URL_CUT
+    return _URL_NOT
 
 
 def _link_id(href: str) -> int | None:
@@ -329,14 +430,20 @@ def _find_permalinks(lines: list[_Line]) -> tuple[list[tuple[int, int]], set[int
 
 
 def _bare_url(line: _Line, page_url: str | None) -> str | None:
+    """The URL a line that is only a URL stands for. Its link's ``href`` when that is the
+    same URL (whole, or completing a cut text); else the URL as shown, since the href may
+    be a redirector; none for a cut URL that its link does not complete."""
     match = _BARE_URL.fullmatch(line.text)
     if not match:
         return None
-    if len(line.hrefs) == 1 and line.hrefs[0].lower().startswith(("http://", "https://")):
-        return line.hrefs[0]
-    if len(line.hrefs) == 1 and page_url and not line.hrefs[0].startswith("#"):
-        return urljoin(page_url, line.hrefs[0])
-    return match.group(1)
+    url = match.group(1)
+    if len(line.hrefs) == 1:
+        href = line.hrefs[0]
+        if page_url and not _WEB_HREF.match(href) and not href.startswith("#"):
+            href = urljoin(page_url, href)
+        if _url_match(url, href) != _URL_NOT:
+            return href
+    return None if _ELLIPSIS.search(url) else url
 
 
 def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
@@ -350,9 +457,11 @@ def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
     )
 
 
-def _is_heading_like(line: _Line, article_id: int) -> bool:
+def _is_heading_like(line: _Line, article_id: int, page_title: str = "") -> bool:
     if line.chars and line.heading_chars >= 0.9 * line.chars:
         return True
+    if page_title and len(line.text) >= 4 and line.text in page_title:
+        return True  # the page's <title> names it
     return (
         bool(line.hrefs)
         and line.link_chars >= 0.9 * line.chars
@@ -360,7 +469,9 @@ def _is_heading_like(line: _Line, article_id: int) -> bool:
     )
 
 
-def _article_lines(lines: list[_Line], article_id: int, page_host: str | None) -> list[_Line]:
+def _article_lines(
+    lines: list[_Line], article_id: int, page_host: str | None, page_title: str = ""
+) -> list[_Line]:
     """Drop chrome from one article's segment, then cut what precedes its title."""
     kept: list[_Line] = []
     link_lines_after: list[int] = []
@@ -392,7 +503,7 @@ def _article_lines(lines: list[_Line], article_id: int, page_host: str | None) -
             break
         opening.append(line)
     for position, line in enumerate(opening):
-        if _is_heading_like(line, article_id):
+        if _is_heading_like(line, article_id, page_title):
             return kept[position:]
     return kept
 
@@ -472,7 +583,7 @@ def _parse(html: str, page_url: str | None) -> list[Article]:
         if article_id in seen:
             continue
         segment = [lines[i] for i in range(segment_start, index) if not chrome[i]]
-        body = _article_lines(segment, article_id, page_host)
+        body = _article_lines(segment, article_id, page_host, flattener.page_title)
         if not body:
             continue
         title, rest = body[0].text, body[1:]

@@ -5,6 +5,8 @@ pages mixing them; "ZKIZ.com - Message" pages; UTF-8 declared every way it is.""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.site_markups import (
     BLOG_POSTS,
@@ -21,9 +23,11 @@ from tests.site_markups import (
     Post,
     Shown,
     archive_page,
+    message_page,
     permalink_line,
     shorten,
 )
+from tests.support import MISSING_200
 from zkiz_corpus.decoding import choose_codec, decode_page
 from zkiz_corpus.parsing import ParsedPage, parse_articles, read_articles
 
@@ -340,3 +344,242 @@ def test_the_line_the_page_title_names_is_the_title():
     )
     article = one(document)
     assert (article.title, article.text) == ("特斯拉上海工廠動工", "一、背景\n正文第一段。")
+
+
+# ---- message pages ------------------------------------------------------------------
+
+MESSAGES = [
+    pytest.param(
+        message_page(
+            "錯誤", "此文章不存在或已被刪除", "https://www.zkiz.com/viewtopic.php?t=62723"
+        ),
+        "錯誤: 此文章不存在或已被刪除 建議回到: https://www.zkiz.com/viewtopic.php?t=62723。",
+        id="reply-suggest",
+    ),
+    pytest.param(
+        message_page("Message", "找不到此文章。"),
+        "Message: 找不到此文章。",
+        id="reply",
+    ),
+    pytest.param(
+        message_page(
+            "提示信息", "文章已被作者刪除", "https://articles.zkiz.com/?rfid=8123", "table"
+        ),
+        "提示信息: 文章已被作者刪除 建議回到: https://articles.zkiz.com/?rfid=8123。",
+        id="table-suggest",
+    ),
+    pytest.param(
+        message_page("Error", "The post you requested does not exist.", shape="chrome"),
+        "Error: The post you requested does not exist.",
+        id="site-chrome-around",
+    ),
+    pytest.param(
+        message_page("系統訊息", "請先登入", shape="reply"),
+        "系統訊息: 請先登入",
+        id="any-message-in-msg",
+    ),
+]
+
+
+@pytest.mark.parametrize(("document", "notice"), MESSAGES)
+def test_message_pages_are_notices_without_articles(document, notice):
+    page = read(document, "no header at all")
+    assert page.articles == []
+    assert page.notice == notice
+
+
+@pytest.mark.parametrize(
+    ("document", "notice"),
+    [
+        (MISSING_200, "找不到文章 The post is not found."),
+        (
+            "<html><body><h1>文章不存在或已被刪除</h1><a href='/'>首頁</a></body></html>",
+            "文章不存在或已被刪除",
+        ),
+        (
+            "<html><body><div id='hd'><a href='/'>📖 ZKIZ Archives</a></div><h2>系統維護</h2>"
+            "<p>網站維護中，預計 30 分鐘後恢復，請稍後再訪。</p>"
+            "<div>ZKIZ Archives @ 2019</div></body></html>",
+            "系統維護: 網站維護中，預計 30 分鐘後恢復，請稍後再訪。",
+        ),
+        (
+            "<html><head><title>404</title></head><body><h1>Not Found</h1>"
+            "<p>The requested URL was not found on this server.</p><hr><address>Apache</address>"
+            "</body></html>",
+            "Not Found: The requested URL was not found on this server.",
+        ),
+        ("<body><center>此文章已删除</center></body>", "此文章已删除"),
+    ],
+)
+def test_small_pages_saying_the_post_is_gone_are_notices(document, notice):
+    page = read_articles(document, PAGE_URL)
+    assert (page.articles, page.notice) == ([], notice)
+
+
+def test_an_article_that_mentions_not_found_is_an_article():
+    post = Post(
+        7,
+        "找不到工作的年輕人",
+        ("記者走訪發現，不少大學畢業生表示「找不到工作」，文章已刪除的傳言不存在。",),
+    )
+    for shape in ("forum_div", "blog_h1", "plain"):
+        page = read(archive_page([Shown(post, shape)], "flat"))
+        assert page.notice is None
+        assert fields(page.articles) == expected([post])
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "",
+        "<html><body><p>PermaLink: nothing here</p></body></html>",
+        "<html><body><h1>📖 ZKIZ Archives</h1><p>今日沒有新文章。</p></body></html>",
+        # A long page without a permalink is not a notice, whatever it mentions.
+        "<html><body><h1>搜尋結果</h1>"
+        + "".join(f"<p>{CHIPS.text} 找不到 {n}</p>" for n in range(3))
+        + "</body></html>",
+    ],
+)
+def test_pages_that_are_neither_articles_nor_notices(document):
+    page = read_articles(document, PAGE_URL)
+    assert (page.articles, page.notice) == ([], None)
+
+
+def test_a_message_titled_page_without_a_message_box_is_a_notice():
+    document = (
+        "<html><head><title>ZKIZ.com - Message</title></head><body><h3>提示</h3>"
+        "<div>請求過於頻繁，請稍後再試</div><a class='button' onclick='history.go(-1);'>返回</a>"
+        "</body></html>"
+    )
+    assert read_articles(document, PAGE_URL).notice == "提示: 請求過於頻繁，請稍後再試"
+
+
+def test_the_outermost_message_box_is_read():
+    document = (
+        "<div><h3>錯誤</h3><div id='msg'><div class='message-text'>文章不存在</div>"
+        "<div>建議回到: <a href='https://www.zkiz.com/'>https://www.zkiz.com/</a>。</div></div></div>"
+    )
+    assert read_articles(document, PAGE_URL).notice == (
+        "錯誤: 文章不存在 建議回到: https://www.zkiz.com/。"
+    )
+
+
+# ---- the explanation ----------------------------------------------------------------
+
+
+def test_explain_says_what_was_dropped_and_what_was_taken():
+    document = archive_page(
+        [Shown(TESLA, "forum_div"), Shown(PLAIN, "plain")], "header_top"
+    ).replace(
+        '<div id="main">',
+        '<nav><a href="/">首頁</a> | <a href="/?cat=1">財經新聞</a></nav><div id="main">',
+    )
+    page = read(document, explain=True)
+    assert fields(page.articles) == expected([TESLA, PLAIN])
+    trace = page.trace
+    short = shorten(TESLA.source_url)
+    for line in [
+        "dropped (site chrome): 📖 ZKIZ Archives",
+        "dropped (chrome element <nav>): 首頁 | 財經新聞",
+        f"title of id 62723: {TESLA.title}",
+        f'source URL of id 62723: {TESLA.source_url} (link text "{short}")',
+        f"title of id 263624: {PLAIN.title}",
+        "dropped (site chrome): Next Page",
+        "dropped (list caption): 熱門文章",
+        "dropped (link list into the archive): 舊文 61001：港股夜報",
+        "dropped (site chrome): ZKIZ Archives @ 2019",
+    ]:
+        assert line in trace, (line, trace)
+    # In page order, every line for people: short, one event each.
+    assert trace.index(f"title of id 62723: {TESLA.title}") < trace.index(
+        f"title of id 263624: {PLAIN.title}"
+    )
+    assert trace.index("dropped (site chrome): 📖 ZKIZ Archives") == 0
+    assert all("\n" not in line for line in trace)
+    assert all(len(line.split(": ", 1)[1]) <= 80 for line in trace if not line.startswith("source"))
+
+
+def test_explain_says_why_lines_before_a_title_were_dropped():
+    document = (
+        "<div><div>2018-05-08 10:20</div><div>舊標語：投資有風險</div>"
+        "<h1 class='articletitle'>標題在此</h1><div id='pagecontent'><p>正文。</p></div>"
+        f"<p>{permalink_line(3)}</p></div>"
+    )
+    trace = read_articles(document, PAGE_URL, explain=True).trace
+    assert "dropped (date or breadcrumb before the title): 2018-05-08 10:20" in trace
+    assert "dropped (before the title): 舊標語：投資有風險" in trace
+    assert "title of id 3: 標題在此" in trace
+
+
+def test_explain_clips_long_lines():
+    long_title = "很長的標題" * 20
+    document = (
+        f"<h1>{long_title}</h1><p>{CHIPS.text}</p><p>PermaLink: ?id=4</p>"
+        "<div>頁尾的一段很長的說明文字" + "。" * 200 + "</div>"
+    )
+    trace = read_articles(document, PAGE_URL, explain=True).trace
+    assert all(len(line.split(": ", 1)[1]) <= 80 for line in trace), trace
+    assert any(
+        line.startswith("title of id 4: 很長的標題") and line.endswith("…") for line in trace
+    )
+
+
+@pytest.mark.parametrize(("document", "notice"), MESSAGES[:1])
+def test_explain_on_a_notice_page(document, notice):
+    page = read_articles(document, PAGE_URL, explain=True)
+    assert page.trace == ["no permalink found", f"notice: {notice}"]
+
+
+def test_explain_on_a_page_without_anything():
+    assert read_articles("<p>hello</p>", PAGE_URL, explain=True).trace == ["no permalink found"]
+
+
+def test_without_explain_there_is_no_trace_and_the_articles_are_the_same():
+    document = archive_page([Shown(p, "forum_div") for p in FORUM_POSTS], "table")
+    plain_page = read_articles(document, PAGE_URL)
+    explained = read_articles(document, PAGE_URL, explain=True)
+    assert plain_page.trace == []
+    assert explained.trace
+    assert plain_page.articles == explained.articles == parse_articles(document, PAGE_URL)
+
+
+# ---- nothing makes it raise ---------------------------------------------------------
+
+SITE_SEEDS = [
+    archive_page([Shown(TESLA, "forum_bare"), Shown(CHIPS, "blog_h1")], "flat"),
+    archive_page([Shown(SINA, "forum_table"), Shown(DELTA, "blog_span_title")], "sidebar_first"),
+    message_page("錯誤", "此文章不存在或已被刪除", "https://articles.zkiz.com/?rfid=1"),
+]
+FRAGMENTS = st.sampled_from(
+    [
+        "<br />\n",
+        "<a href='https://www.yicai.com/news/2019/01/07/100091234.html?a=1&amp;b=2'>",
+        "https://www.yicai.com/ ... 234.html",
+        "…",
+        "</a>",
+        "<div id='msg'>",
+        "<nav>",
+        "</div>",
+        "<h3>",
+        "找不到",
+        permalink_line(77),
+        "&nbsp;&nbsp;",
+        "<",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(SITE_SEEDS),
+    st.lists(st.tuples(st.integers(0, 10**6), FRAGMENTS), max_size=25),
+)
+def test_explaining_mutated_site_pages_never_raises(seed, insertions):
+    page = seed
+    for position, fragment in insertions:
+        position %= len(page) + 1
+        page = page[:position] + fragment + page[position:]
+    explained = read_articles(page, PAGE_URL, explain=True)
+    assert explained.articles == parse_articles(page, PAGE_URL)
+    assert explained.trace and all(line and "\n" not in line for line in explained.trace)
+    assert not (explained.articles and explained.notice)

@@ -13,7 +13,9 @@ a hint, and never drop a region that holds a permalink.
 A link whose text is its own URL cut short (forum software shows a long URL as its first
 32 characters, `` ... `` and its last 19) or without its scheme reads as the whole URL of
 its ``href``; a link with words for text, or a URL text its href does not complete, is
-left as it reads.
+left as it reads. A page with no permalink may be the site's notice that the post is gone
+(its "Message" page, or any small page saying so): ``read_articles`` returns that message.
+With ``explain``, it also says, line by line, what was dropped and why.
 """
 
 from __future__ import annotations
@@ -110,6 +112,9 @@ class _Line:
     heading_chars: int = 0
     hrefs: list[str] = field(default_factory=list)
     text: str = ""
+    index: int = -1  # in the page's lines
+    # (href, text) of each link whose cut or scheme-less URL text was replaced by its href
+    shown: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -123,12 +128,15 @@ class _Context:
 class _Flattener:
     """Walks the tree once, iteratively (deeply nested garbage must not recurse)."""
 
-    def __init__(self) -> None:
+    def __init__(self, explain: bool = False) -> None:
+        self.explain = explain
         self.lines: list[_Line] = []
         self.current = _Line()
         self.block_spans: dict[int, tuple[int, int]] = {}
         self.block_parent: dict[int, int | None] = {}
         self.chrome_spans: list[tuple[int, int]] = []
+        self.chrome_labels: list[str] = []  # with ``explain``: "<nav>", per chrome span
+        self.message_spans: list[tuple[int, int]] = []  # blocks named msg/message
         self.page_title = ""
         self.line_block: list[int] = []
         self.ctx = _Context()
@@ -145,6 +153,7 @@ class _Flattener:
         text = _SPACES.sub(" ", text).strip(_EDGE)
         if text:
             line.text = text
+            line.index = len(self.lines)
             self.lines.append(line)
             self.line_block.append(self._block_stack[-1] if self._block_stack else -1)
         self.current = _Line()
@@ -211,12 +220,16 @@ class _Flattener:
             or (bool(node.attrs) and _is_title_like(node, name, tokens))
         )
         href = node.get("href") if name == "a" else None
+        # A message box ("<div id='msg'>"): where a notice page says what happened.
+        is_message = is_block and not is_chrome and bool(tokens) and _names_a_message(tokens)
         if is_block:
             self.flush()
             parent = self._block_stack[-1] if self._block_stack else None
             self.block_parent[id(node)] = parent
             self._block_stack.append(id(node))
             self.block_spans[id(node)] = (len(self.lines), -1)
+            if is_chrome and self.explain:
+                self.chrome_labels.append(_element_label(node, name, tokens))
         if heading:
             self.ctx.heading += 1
         if name == "pre":
@@ -230,10 +243,10 @@ class _Flattener:
             if _WEB_HREF.match(href):
                 # Where this link's text begins, to read it back on leaving.
                 link_start = (self.current, len(self.current.parts))
-        return (is_block, is_chrome, heading, isinstance(href, str), link_start)
+        return (is_block, is_chrome, is_message, heading, isinstance(href, str), link_start)
 
     def _leave(self, node: Tag, undo: tuple) -> None:
-        is_block, is_chrome, heading, has_href, link_start = undo
+        is_block, is_chrome, is_message, heading, has_href, link_start = undo
         name = (node.name or "").lower()
         if link_start is not None and link_start[0] is self.current:
             self._complete_url(link_start[1])
@@ -252,6 +265,8 @@ class _Flattener:
             self._block_stack.pop()
             if is_chrome:
                 self.chrome_spans.append((start, len(self.lines)))
+            elif is_message:
+                self.message_spans.append((start, len(self.lines)))
 
     def _complete_url(self, start: int) -> None:
         """A link on one line whose text is its URL cut short (or without its scheme), as
@@ -274,6 +289,7 @@ class _Flattener:
         line.link_chars += delta
         if self.ctx.heading:
             line.heading_chars += delta
+        line.shown = [*(line.shown or ()), (href, shown)]
 
 
 _NO_TOKENS: frozenset[str] = frozenset()
@@ -333,6 +349,24 @@ def _names_a_title(tokens: frozenset[str]) -> bool:
     )
 
 
+@lru_cache(maxsize=4096)
+def _names_a_message(tokens: frozenset[str]) -> bool:
+    return any("msg" in token or "message" in token for token in tokens)
+
+
+def _element_label(node: Tag, name: str, tokens: frozenset[str]) -> str:
+    """``<nav>``, or ``<div class="sidebar">`` when the class or id made it chrome."""
+    if name in _CHROME_TAGS or name in _PAGE_LEVEL_CHROME_TAGS or not tokens:
+        return f"<{name}>"
+    for attr in ("class", "id"):
+        value = node.get(attr)
+        if isinstance(value, str) and _CHROME_TOKENS.intersection(
+            _TOKEN_SPLIT.split(value.lower())
+        ):
+            return f'<{name} {attr}="{_clip(value.strip(), 30)}">'
+    return f"<{name}>"
+
+
 # What a link's text says of its href: not the URL, the URL whole (perhaps decoded or
 # encoded differently), or the URL cut short or without its scheme (the href completes it).
 _URL_NOT, _URL_WHOLE, _URL_CUT = 0, 1, 2
@@ -376,6 +410,10 @@ def _url_match(text: str, href: str) -> int:
             if url.startswith(start) and url.endswith(end) and len(start) + len(end) < len(url):
                 return _URL_CUT
     return _URL_NOT
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _link_id(href: str) -> int | None:
@@ -469,31 +507,58 @@ def _is_heading_like(line: _Line, article_id: int, page_title: str = "") -> bool
     )
 
 
-def _article_lines(
-    lines: list[_Line], article_id: int, page_host: str | None, page_title: str = ""
+# (line index, what happened) for the explanation; None when none is asked for, so that
+# parsing without one builds no strings.
+_Events = list[tuple[int, str]] | None
+
+
+def _drop(events: _Events, line: _Line, reason: str) -> None:
+    if events is not None:
+        events.append((line.index, f"dropped ({reason}): {_clip(line.text)}"))
+
+
+def _without_chrome(
+    lines: list[_Line], article_id: int, page_host: str | None, events: _Events
 ) -> list[_Line]:
-    """Drop chrome from one article's segment, then cut what precedes its title."""
+    """Drop the site's own lines, ad labels, lists of archive links and their captions."""
     kept: list[_Line] = []
     link_lines_after: list[int] = []
     for line in lines:
-        if _SITE_CHROME.fullmatch(line.text) or _AD_LABEL.match(line.text):
-            continue
-        if _is_link_list(line, article_id, page_host):
+        if _SITE_CHROME.fullmatch(line.text):
+            _drop(events, line, "site chrome")
+        elif _AD_LABEL.match(line.text):
+            _drop(events, line, "ad label")
+        elif _is_link_list(line, article_id, page_host):
             if kept:
                 link_lines_after[-1] += 1
-            continue
-        kept.append(line)
-        link_lines_after.append(0)
+            _drop(events, line, "link list into the archive")
+        else:
+            kept.append(line)
+            link_lines_after.append(0)
     # A short line followed by a run of archive links is that list's caption ("熱門文章").
-    kept = [
-        line
-        for line, links in zip(kept, link_lines_after)
-        if not (links >= 2 and len(line.text) <= 30)
-    ]
+    result = []
+    for line, links in zip(kept, link_lines_after):
+        if links >= 2 and len(line.text) <= 30:
+            _drop(events, line, "list caption")
+        else:
+            result.append(line)
+    return result
+
+
+def _article_lines(
+    lines: list[_Line],
+    article_id: int,
+    page_host: str | None,
+    page_title: str = "",
+    events: _Events = None,
+) -> list[_Line]:
+    """Drop chrome from one article's segment, then cut what precedes its title."""
+    kept = _without_chrome(lines, article_id, page_host, events)
     while kept and (
         _DATELINE.fullmatch(kept[0].text)
         or (kept[0].hrefs and _BREADCRUMB.fullmatch(kept[0].text) and len(kept[0].text) <= 60)
     ):
+        _drop(events, kept[0], "date or breadcrumb before the title")
         kept = kept[1:]
     # The title is the heading-like first line; plain short lines before a heading are
     # leftover chrome (a banner in plain text, the previous article's comments).
@@ -504,8 +569,66 @@ def _article_lines(
         opening.append(line)
     for position, line in enumerate(opening):
         if _is_heading_like(line, article_id, page_title):
+            for dropped in kept[:position]:
+                _drop(events, dropped, "before the title")
             return kept[position:]
     return kept
+
+
+# A small page whose text says the post is not there: not found, deleted, under upkeep.
+_GONE = re.compile(
+    r"not\s+found|找不到|搵唔到|不存在|已被?(?:作者)?(?:刪除|删除|移除|隱藏|隐藏)|沒有此|没有此|無此|无此"
+    r"|沒有這|没有这|no\s+such|does\s*n[o']t\s+exist|deleted|removed|no\s+longer\s+available"
+    r"|unavailable|維護|维护|maintenance|暫停服務|暂停服务",
+    re.I,
+)
+_MESSAGE_TITLE = re.compile(r"\bmessage\b|訊息|讯息|提示信息", re.I)
+_BUTTON = re.compile(
+    r"\W*(?:返回|回上一?[頁页]|確定|确定|back|go\s*back|ok|close|關閉|关闭)\W*", re.I
+)
+_NOTICE_MAX_TEXT = 600  # visible characters; a real article page holds more
+
+
+def _notice(flattener: _Flattener, chrome: list[int]) -> str | None:
+    """The message of a page without a permalink that says the post is not there (the
+    site's "Message" page, a "not found" or maintenance page), or None."""
+    lines = flattener.lines
+    prose = [
+        line
+        for line in lines
+        if not chrome[line.index]
+        and not _SITE_CHROME.fullmatch(line.text)
+        and not (line.hrefs and line.link_chars >= 0.6 * line.chars)
+    ]
+    if not prose or sum(len(line.text) for line in prose) > _NOTICE_MAX_TEXT:
+        return None
+    gone = next((n for n, line in enumerate(prose) if _GONE.search(line.text)), None)
+    boxes = [(start, end) for start, end in flattener.message_spans if end > start]
+    if boxes:  # the site's message box says it, whatever the words; the outermost box
+        start, end = min(boxes, key=lambda span: (span[0], -span[1]))
+        message = [line for line in lines[start:end] if not _BUTTON.fullmatch(line.text)]
+        before = [line for line in prose if line.index < start]
+    elif gone is not None:
+        found = prose[gone]
+        following = prose[gone + 1] if gone + 1 < len(prose) else None
+        if _is_heading_like(found, -1) and following and not _is_heading_like(following, -1):
+            message, before = [found, following], []  # "<h2>維護中</h2><p>稍後再來</p>"
+        else:
+            message, before = [found], prose[gone - 1 : gone] if gone else []
+    elif _MESSAGE_TITLE.search(flattener.page_title):  # a "Message" page: all it says
+        message = [line for line in prose if not _BUTTON.fullmatch(line.text)]
+        before = []
+    else:
+        return None
+    heading: _Line | None = None
+    if before and _is_heading_like(before[-1], -1):
+        heading = before[-1]
+    elif len(message) > 1 and _is_heading_like(message[0], -1):
+        heading, message = message[0], message[1:]
+    said = " ".join(line.text for line in message)
+    if heading is not None:
+        said = f"{heading.text.rstrip(':：')}: {said}" if said else heading.text
+    return _clip(said, 300) if said else None
 
 
 @dataclass(frozen=True)
@@ -530,16 +653,12 @@ def read_articles(html: str, page_url: str | None = None, *, explain: bool = Fal
     """``parse_articles``, and whether the page is a notice that the post is gone; with
     ``explain``, lines for people saying what was dropped as chrome and why, and which
     lines were taken as each article's title and source URL."""
-    return ParsedPage(_parse(html, page_url))
-
-
-def _parse(html: str, page_url: str | None) -> list[Article]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
         # A page whose whole text looks like a URL or a file name is still a page.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
-    flattener = _Flattener()
+    flattener = _Flattener(explain)
     try:
         flattener.walk(soup.find("html") or soup)
         flattener.flush()
@@ -550,12 +669,15 @@ def _parse(html: str, page_url: str | None) -> list[Article]:
         for node in list(soup.contents):
             node.decompose()
         soup.reset()
+    return _read(flattener, page_url)
+
+
+def _read(flattener: _Flattener, page_url: str | None) -> ParsedPage:
     lines = flattener.lines
     page_host = (urlsplit(page_url).hostname or "").lower() if page_url else None
+    events: _Events = [] if flattener.explain else None
 
     permalinks, url_lines = _find_permalinks(lines)
-    if not permalinks:
-        return []
     permalink_lines = [index for index, _ in permalinks]  # ascending
 
     def permalinks_within(start: int, end: int) -> int:
@@ -563,13 +685,29 @@ def _parse(html: str, page_url: str | None) -> list[Article]:
 
     # Chrome spans (nested ones too) marked with a difference array: linear, however deep.
     depth = [0] * (len(lines) + 1)
-    for start, end in flattener.chrome_spans:
+    chrome_label: list[str | None] = [None] * len(lines) if events is not None else []
+    for number, (start, end) in enumerate(flattener.chrome_spans):
         if not permalinks_within(start, end):
             depth[start] += 1
             depth[end] -= 1
+            if events is not None:  # innermost first: spans are listed as they close
+                label = flattener.chrome_labels[number]
+                for i in range(start, end):
+                    chrome_label[i] = chrome_label[i] or label
     chrome = list(accumulate(depth))[: len(lines)]
+
+    if not permalinks:
+        notice = _notice(flattener, chrome)
+        trace = []
+        if events is not None:
+            trace.append("no permalink found")
+            if notice:
+                trace.append(f"notice: {_clip(notice)}")
+        return ParsedPage([], notice, trace)
+
     # kept_before[i]: lines before i that are not chrome, to ask "any content in a span?"
     kept_before = [0, *accumulate(not flag for flag in chrome)]
+    covered = bytearray(len(lines) if events is not None else 0)  # lines accounted for
 
     articles: list[Article] = []
     seen: set[int] = set()
@@ -580,14 +718,31 @@ def _parse(html: str, page_url: str | None) -> list[Article]:
         has_content = kept_before[index] - kept_before[min(content_from, index)] > 0
         segment_start = content_from if has_content else boundary
         boundary = max(index + 1 + (index in url_lines), end)
+        if events is not None:
+            permalink_end = index + 1 + (index in url_lines)
+            covered[index:permalink_end] = b"\1" * (permalink_end - index)
+            events.append((index, f"permalink of id {article_id}: {_clip(lines[index].text)}"))
         if article_id in seen:
+            if events is not None:
+                events.append((index, f"skipped: id {article_id} is on the page already"))
             continue
         segment = [lines[i] for i in range(segment_start, index) if not chrome[i]]
-        body = _article_lines(segment, article_id, page_host, flattener.page_title)
+        if events is not None:
+            covered[segment_start:index] = b"\1" * (index - segment_start)
+            for i in range(segment_start, index):
+                if chrome[i]:
+                    _drop_chrome_line(events, lines[i], chrome_label[i])
+        body = _article_lines(segment, article_id, page_host, flattener.page_title, events)
         if not body:
+            if events is not None:
+                events.append((index, f"no title or text before the permalink of id {article_id}"))
             continue
         title, rest = body[0].text, body[1:]
         source_url = _bare_url(rest[0], page_url) if rest else None
+        if events is not None:
+            events.append((body[0].index, f"title of id {article_id}: {_clip(title)}"))
+            if source_url is not None:
+                events.append((rest[0].index, _source_event(article_id, source_url, rest[0])))
         if source_url is not None:
             rest = rest[1:]
         seen.add(article_id)
@@ -599,7 +754,48 @@ def _parse(html: str, page_url: str | None) -> list[Article]:
                 source_url=source_url,
             )
         )
-    return articles
+    if events is None:
+        return ParsedPage(articles)
+    _explain_the_rest(lines, covered, chrome, chrome_label, page_host, events)
+    events.sort(key=lambda event: event[0])  # stable: a line's events keep their order
+    return ParsedPage(articles, None, [text for _, text in events])
+
+
+def _drop_chrome_line(events: _Events, line: _Line, label: str | None) -> None:
+    if _SITE_CHROME.fullmatch(line.text):
+        _drop(events, line, "site chrome")
+    else:
+        _drop(events, line, f"chrome element {label or ''}".rstrip())
+
+
+def _source_event(article_id: int, url: str, line: _Line) -> str:
+    shown = next((text for href, text in line.shown or () if href == url), None)
+    if shown is None and line.text != url:
+        shown = line.text
+    said = f"source URL of id {article_id}: {url}"
+    return f'{said} (link text "{_clip(shown)}")' if shown is not None else said
+
+
+def _explain_the_rest(
+    lines: list[_Line],
+    covered: bytearray,
+    chrome: list[int],
+    chrome_label: list[str | None],
+    page_host: str | None,
+    events: list[tuple[int, str]],
+) -> None:
+    """Why each line outside every article was left out (runs of them, for list captions)."""
+    run: list[_Line] = []
+    for line in [*lines, None]:
+        if line is not None and not covered[line.index]:
+            if chrome[line.index]:
+                _drop_chrome_line(events, line, chrome_label[line.index])
+            else:
+                run.append(line)
+            continue
+        for left in _without_chrome(run, -1, page_host, events):
+            _drop(events, left, "outside any article")
+        run = []
 
 
 def _own_container(

@@ -20,11 +20,14 @@ from zkiz_corpus.checking import is_corpus, verify
 from zkiz_corpus.checking import repair as repair_corpus
 from zkiz_corpus.exporting import NoSuchRun
 from zkiz_corpus.exporting import export as export_corpus
+from zkiz_corpus.inspecting import inspect_page
 from zkiz_corpus.interrupts import Interrupts, ignore_stop_signals
+from zkiz_corpus.outcomes import Outcome
 from zkiz_corpus.params import (
     CORPUS_OPTION,
     DEFAULT_CORPUS,
     ID,
+    base_url_option,
     convert_option,
     fetch_options,
     print_version,
@@ -57,6 +60,7 @@ class ExitStatus(IntEnum):
     OK = 0
     FAILED = 1  # ids failed, host unreachable, a write failed, damage
     USAGE = 2
+    HEALTH_DROPPED = 65  # EX_DATAERR: --strict, and pages stopped reading as articles
     LOCKED = 75  # EX_TEMPFAIL: another run holds the corpus
     SIGINT = 130
     SIGTERM = 143
@@ -68,6 +72,8 @@ class ExitStatus(IntEnum):
             return Interrupts.exit_code()
         if outcome is RunOutcome.OUTPUT_CLOSED:
             return cls.BROKEN_PIPE
+        if outcome is RunOutcome.HEALTH_DROPPED:
+            return cls.HEALTH_DROPPED
         return cls.OK if outcome is RunOutcome.COMPLETE else cls.FAILED
 
     @classmethod
@@ -178,8 +184,8 @@ def fetch(output: str | None, overwrite_output: str | None, **given: Any) -> int
     \b
     Exit status: 0 every id resolved (article or confirmed missing); 1 some ids failed
     (they are retried next run), the host is unreachable, a write failed or the corpus
-    is damaged; 2 usage error; 75 the corpus is locked by another run; 130 SIGINT, 143
-    SIGTERM; 141 the reader of -o - went away.
+    is damaged; 2 usage error; 65 --strict and extraction health dropped; 75 the corpus
+    is locked by another run; 130 SIGINT, 143 SIGTERM; 141 the reader of -o - went away.
     """
     quiet, verbose, wanted = (given.pop(name) for name in ("quiet", "verbose", "progress"))
     setup_logging(quiet, verbose)
@@ -335,6 +341,65 @@ def verify_command(corpus: Path, repair: bool) -> int:
         return ExitStatus.FAILED
     say(f"{corpus}: {found.records} records, all intact")
     return ExitStatus.OK
+
+
+@cli.command()
+@click.argument("target", metavar="ID|PATH|-")
+@click.option(
+    "--base-url",
+    default=running.DEFAULT_BASE_URL,
+    show_default=True,
+    callback=base_url_option,
+    help="Host serving the archive's ?id=N pages.",
+)
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path),
+    help="Read the id from a WARC file or a folder of N.html files, not the network.",
+)
+@click.option(
+    "--convert",
+    default="t2s",
+    show_default=True,
+    callback=convert_option,
+    help="OpenCC configuration, or none.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Say on stderr how the page was read: lines dropped as chrome and why, the "
+    "title and source URL taken.",
+)
+def parse(target: str, base_url: str, source: Path | None, convert: str, verbose: bool) -> int:
+    """Print one page's records as JSONL, touching no corpus.
+
+    ID fetches ?id=ID from --base-url (one request, robots.txt obeyed) or reads it from
+    --source; PATH reads a saved page (./123 for a file named with digits only), and -
+    reads one from standard input. The tool for a record that looks wrong.
+
+    \b
+    Exit status: 0 the page holds articles; 1 it holds none (the reason on stderr), or
+    it could not be fetched; 2 usage error.
+
+    \b
+    Examples:
+      zkiz parse 262804 -v
+      zkiz parse 262804 --source data/sample.warc.gz | jq .title
+      curl -s 'https://articles.zkiz.com/?id=262804' | zkiz parse - -v
+    """
+    page: int | str = target
+    if target.isascii() and target.isdigit():
+        page = ID.convert(target, None, click.get_current_context())
+    found = inspect_page(page, base_url=base_url, source=source, convert=convert, explain=verbose)
+    for line in found.trace:
+        say(line)
+    for record in found.records:
+        print_out(records.dumps(record)[:-1])
+    if found.outcome is Outcome.ARTICLE:
+        return ExitStatus.OK
+    say(f"{found.url}: {found.reason}")
+    return ExitStatus.FAILED
 
 
 @cli.command()

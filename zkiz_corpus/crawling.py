@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from zkiz_corpus.health import Health, HealthMonitor, PageKind
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.pages import PageReader
 from zkiz_corpus.records import utc_now
@@ -70,6 +71,14 @@ class _Fetched:
     fetched_at: str
 
 
+_MISS_KINDS = {
+    Cause.REDIRECT: PageKind.REDIRECT,
+    Cause.HTTP_STATUS: PageKind.NOT_FOUND,
+    Cause.NOTICE: PageKind.NOTICE,
+    Cause.NO_ARTICLE: PageKind.NO_ARTICLE,
+}
+
+
 class HostUnreachable(Exception):
     """Nothing could be fetched at all: the base URL's host does not answer."""
 
@@ -84,6 +93,8 @@ class Plan:
     retry_first: list[int] = field(default_factory=list)
     refetch: bool = False
     recheck_missing_above: int | None = None  # ids recorded missing above this are re-probed
+    strict: bool = False  # stop when extraction health drops
+    reprobe: frozenset[int] = frozenset()  # soft misses of a bad run (also in retry_first)
 
 
 @dataclass
@@ -100,6 +111,7 @@ class Stats:
     records: int = 0  # records written (an article seen ahead is written before its id is walked)
     # The first few failed ids, with their causes and reasons.
     failures: list[tuple[int, Cause | None, str]] = field(default_factory=list)
+    health: Health = field(default_factory=Health)  # how well pages were read
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -175,12 +187,14 @@ class Crawler:
         pages: PageReader | str,
         *,
         on_progress: Callable[[Stats, int], None] | None = None,
+        monitor: HealthMonitor | None = None,
     ) -> None:
         self.source = source
         self.store = store
         self.pages = pages if isinstance(pages, PageReader) else PageReader(pages)
         self.on_progress = on_progress
-        self.stats = Stats()
+        self.monitor = monitor or HealthMonitor()
+        self.stats = Stats(health=self.monitor.health)
         # Articles written this run, so that a page showing one already written does not
         # write it again; pruned behind the walk (pages show their own and later ids).
         self._written_this_run: set[int] = set()
@@ -223,6 +237,7 @@ class Crawler:
         ids = self._ids(plan)
         misses = connection_failures = 0
         fetched_any = stopping = False
+        last_walked: int | None = None
         try:
             while True:
                 while not stopping and len(window) < window_size:
@@ -272,6 +287,13 @@ class Crawler:
                         fetched_any = True
                     misses = 0 if found_here else misses + 1
                 self.stats.walked += 1
+                last_walked = article_id
+                if plan.strict and self.stats.health.dropped and not stopping:
+                    log.error(
+                        "stopping (--strict): extraction health dropped at id %d",
+                        self.stats.health.dropped_at,
+                    )
+                    stopping = True
                 if self.on_progress is not None:
                     self.on_progress(self.stats, article_id)
                 in_walk = article_id >= plan.first and article_id not in self._retry_set
@@ -283,6 +305,7 @@ class Crawler:
         finally:
             if executor is not None:
                 executor.shutdown([work for _, _, work, _ in window if isinstance(work, Future)])
+            self.monitor.end(open_walk=plan.last is None, last_id=last_walked)
         return self.stats
 
     def _known_status(self, article_id: int, plan: Plan) -> Outcome | None:
@@ -292,7 +315,9 @@ class Crawler:
         if plan.refetch:
             return None
         status = self.store.status_of(article_id)
-        if status is Outcome.FAILED:
+        if status is Outcome.FAILED or (
+            status is Outcome.MISSING and article_id in self._retry_set
+        ):
             return None
         if (
             status is Outcome.MISSING
@@ -314,6 +339,14 @@ class Crawler:
             with budget.ticket(ticket):
                 page = self.source.get(article_id)
         return _Fetched(article_id, page, page.fetched_at or fetched_at)
+
+    def _health_page(self, article_id: int, kind: PageKind, plan: Plan) -> None:
+        self.monitor.page(
+            article_id,
+            kind,
+            asked_again=article_id in self._retry_set,
+            reprobe=article_id in plan.reprobe,
+        )
 
     def _in_range(self, article_id: int, plan: Plan) -> bool:
         if article_id in self._retry_set:
@@ -341,13 +374,16 @@ class Crawler:
                 self.stats.not_in_source += 1
             else:
                 self.stats.missing += 1
+            kind = _MISS_KINDS.get(page.cause) if page.cause is not None else None
+            if kind is not None:
+                self._health_page(article_id, kind, plan)
             self.store.add_missing(article_id, page.reason, fetched_at, page.cause)
             return False
-        articles = self.pages.articles(page)
-        found_here = False
-        for article in articles:
+        parsed = self.pages.read(page)
+        kind = PageKind.OTHER_IDS if parsed.articles else PageKind.NO_ARTICLE
+        for article in parsed.articles:
             if article.id == article_id:
-                found_here = True
+                kind = PageKind.ARTICLE if article.text else PageKind.EMPTY
             elif not self._in_range(article.id, plan):
                 continue
             if article.id in self._written_this_run:
@@ -356,13 +392,22 @@ class Crawler:
                 continue
             self._written_this_run.add(article.id)
             self.store.add_article(self.pages.record(article, fetched_at))
+            self.monitor.article(article)
             self.stats.records += 1
+        if kind is PageKind.NO_ARTICLE and parsed.notice is not None:
+            kind = PageKind.NOTICE
+        self._health_page(article_id, kind, plan)
+        found_here = kind in (PageKind.ARTICLE, PageKind.EMPTY)
         if found_here:
             log.debug("id %d: article", article_id)
             self.stats.articles += 1
-        if not found_here:
-            reason = "no article on page" if not articles else "page holds other ids only"
+        else:
+            cause, reason = Cause.NO_ARTICLE, "page holds other ids only"
+            if kind is PageKind.NOTICE:
+                cause, reason = Cause.NOTICE, f"notice: {parsed.notice[:200]}"
+            elif kind is PageKind.NO_ARTICLE:
+                reason = "no article on page"
             log.debug("id %d missing: %s", article_id, reason)
             self.stats.missing += 1
-            self.store.add_missing(article_id, reason, fetched_at, Cause.NO_ARTICLE)
+            self.store.add_missing(article_id, reason, fetched_at, cause)
         return found_here

@@ -23,6 +23,7 @@ class Cause(str, Enum):
     TOO_MANY_REDIRECTS = "too-many-redirects"
     ROBOTS = "robots"  # disallowed by robots.txt, or robots.txt itself unreachable
     NO_ARTICLE = "no-article"  # a page, but not with this id's article on it
+    NOTICE = "notice"  # the site's own page saying the post is gone (or down for now)
     NOT_IN_SOURCE = "not-in-source"  # a WARC or folder that does not hold the id
     UNREACHABLE = "unreachable"  # no connection at all: refused, no route, no DNS
     TIMEOUT = "timeout"  # no complete response within --timeout

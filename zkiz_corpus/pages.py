@@ -7,7 +7,7 @@ from typing import Any
 
 from zkiz_corpus.converting import make_converter, normalise_config
 from zkiz_corpus.decoding import decode_page
-from zkiz_corpus.parsing import Article, parse_articles
+from zkiz_corpus.parsing import Article, ParsedPage, read_articles
 from zkiz_corpus.records import make_record
 from zkiz_corpus.sources import Page
 
@@ -31,9 +31,14 @@ class PageReader:
 
     def articles(self, page: Page) -> list[Article]:
         """Every article on ``page``; its bytes are let go of as soon as they are read."""
+        return self.read(page).articles
+
+    def read(self, page: Page, *, explain: bool = False) -> ParsedPage:
+        """``page``'s articles, or the notice it gives instead; its bytes are let go of
+        as soon as they are decoded."""
         document = decode_page(page.body, page.content_type)
         page.body = b""  # not needed past here: freed before parsing
-        return parse_articles(document, page.url)
+        return read_articles(document, page.url, explain=explain)
 
     def record(self, article: Article, fetched_at: str) -> dict[str, Any]:
         return make_record(article, self.convert, fetched_at, converter=self._converter)

@@ -18,7 +18,7 @@ from zkiz_corpus.converting import (
     normalise_config,
 )
 from zkiz_corpus.crawling import DEFAULT_MAX_MISSES, MAX_CONCURRENCY
-from zkiz_corpus.running import DEFAULT_BASE_URL, OptionsError, check_seconds
+from zkiz_corpus.running import DEFAULT_BASE_URL, RECHECK_KINDS, OptionsError, check_seconds
 from zkiz_corpus.sources import DEFAULT_USER_AGENT, MAX_ID
 from zkiz_corpus.sources.base import escaped
 from zkiz_corpus.terminal import print_out
@@ -174,6 +174,22 @@ _FETCH_OPTIONS = [
     click.option("--user-agent", default=DEFAULT_USER_AGENT, show_default=True),
     click.option("--ignore-robots", is_flag=True, help="Do not fetch or obey robots.txt."),
     click.option("--refetch", is_flag=True, help="Fetch ids the corpus already holds again."),
+    click.option(
+        "--recheck-missing",
+        is_flag=False,
+        flag_value="soft",
+        default=None,
+        type=click.Choice(list(RECHECK_KINDS)),
+        metavar="[=KIND]",
+        help="Ask again for ids recorded missing: soft (the default: redirect, notice, "
+        "no-article), hard (not-found, robots), all, or one of those kinds.",
+    ),
+    click.option(
+        "--strict",
+        is_flag=True,
+        help="Stop with exit status 65 when extraction health drops (pages the parser "
+        "cannot read).",
+    ),
     click.option(
         "--progress/--no-progress",
         default=None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zkiz_corpus.health import Health
 from zkiz_corpus.outcomes import Outcome
 from zkiz_corpus.storing import (
     COMPACT_FILE,
@@ -50,6 +51,7 @@ _RUN_COLUMNS = (
     "convert",
     "opencc",
     "version",
+    "health",
 )
 
 
@@ -205,9 +207,12 @@ class CorpusReader:
         for row in reversed(rows) if last is not None else rows:
             run = dict.fromkeys(_RUN_COLUMNS)
             run.update(zip(columns, row))
-            if isinstance(run["arguments"], str):
-                with contextlib.suppress(ValueError):
-                    run["arguments"] = json.loads(run["arguments"])
+            for name in ("arguments", "health"):
+                if isinstance(run[name], str):
+                    with contextlib.suppress(ValueError):
+                        run[name] = json.loads(run[name])
+            if isinstance(run["health"], dict):
+                run["health"] = Health.from_dict(run["health"]).as_dict()
             found.append(run)
         return found
 
@@ -235,16 +240,27 @@ class CorpusReader:
         except sqlite3.DatabaseError as exc:
             raise damaged_state(self.path / STATE_FILE, exc) from exc
         last = self.runs(last=1)
+        corpus_health = Health()
+        for run in self.runs():
+            if isinstance(run["health"], dict):
+                corpus_health.add(Health.from_dict(run["health"]))
+        causes = "cause" if "cause" in self._columns("ids") else "NULL"
+        by_cause = self._query(
+            f"SELECT {causes}, count(*) FROM ids WHERE status = ? GROUP BY 1 ORDER BY 2 DESC",
+            (Outcome.MISSING,),
+        )
         return {
             "corpus": str(self.path),
             "articles": counts.get(Outcome.ARTICLE, 0),
             "missing": counts.get(Outcome.MISSING, 0),
+            "missing_by_cause": {cause or "unknown": count for cause, count in by_cause},
             "failed": counts.get(Outcome.FAILED, 0),
             "highest_article_id": highest,
             "next_id": next_one,  # where a run without --from-id starts
             "convert": self.conversion(),
             "failed_ids": self.failed(),
             "last_run": last[0] if last else None,
+            "health": corpus_health.as_dict(),  # summed over the runs; the last run's is in it
             "size_bytes": size,
             "damage": self.quick_damage(),
         }

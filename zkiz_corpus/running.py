@@ -31,7 +31,9 @@ from zkiz_corpus.crawling import (
     Stats,
     StreamStore,
 )
-from zkiz_corpus.outcomes import Outcome
+from zkiz_corpus.health import SOFT_MISSES, HealthMonitor, baseline
+from zkiz_corpus.health import Health as _Health
+from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.sources import (
     DEFAULT_USER_AGENT,
@@ -59,6 +61,20 @@ log = logging.getLogger("zkiz")
 DEFAULT_BASE_URL = "https://articles.zkiz.com/"
 DEFAULT_CONVERT = "t2s"
 MAX_SECONDS = 3600.0  # --delay and --timeout: an hour is already no crawl at all
+# A soft miss of a run whose health dropped is asked again by the next live runs, until
+# it has been asked this many times: a maintenance hour heals, a deleted range settles.
+REPROBE_ATTEMPTS = 4
+# --recheck-missing=KIND: the kinds of miss, by the causes recorded for them.
+RECHECK_KINDS: dict[str, frozenset[Cause] | None] = {
+    "soft": SOFT_MISSES,
+    "hard": frozenset({Cause.HTTP_STATUS, Cause.ROBOTS}),
+    "all": None,
+    "redirect": frozenset({Cause.REDIRECT}),
+    "notice": frozenset({Cause.NOTICE}),
+    "no-article": frozenset({Cause.NO_ARTICLE}),
+    "not-found": frozenset({Cause.HTTP_STATUS}),
+    "robots": frozenset({Cause.ROBOTS}),
+}
 
 
 class OptionsError(ValueError):
@@ -74,6 +90,7 @@ class RunOutcome(Enum):
 
     COMPLETE = "complete"  # every id walked is an article or confirmed missing
     SOME_FAILED = "some-failed"  # some ids failed: they are retried on the next run
+    HEALTH_DROPPED = "health-dropped"  # --strict, and extraction health dropped: stopped
     SOURCE_DAMAGED = "source-damaged"  # a --source broke off: what it held was read
     WRITE_FAILED = "write-failed"  # records, state, WARC or output could not be written
     INTERRUPTED = "interrupted"  # KeyboardInterrupt (or a signal made one): committed
@@ -104,6 +121,8 @@ class FetchOptions:
     user_agent: str = DEFAULT_USER_AGENT
     ignore_robots: bool = False
     refetch: bool = False
+    strict: bool = False  # stop, and say so, when extraction health drops
+    recheck_missing: str | None = None  # a kind of RECHECK_KINDS: ask those misses again
     arguments: list[str] = field(default_factory=list)  # the command line, kept per run
 
 
@@ -130,6 +149,7 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
     past the newest article again: they may be posts not yet published."""
     first, last = options.from_id, options.to_id
     retry_first: list[int] = []
+    again: list[int] = []
     if first is None and held is not None:
         first = held[0]
     elif first is None:
@@ -143,6 +163,15 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
         last = first + options.count - 1
     if last is None and held is not None:
         last = held[-1]  # nothing lies past the last page the source holds
+    if corpus is not None and held is None:
+        again = corpus.unsettled_misses(SOFT_MISSES, REPROBE_ATTEMPTS)
+        if again:
+            log.info("asking again for %d soft misses of a run whose health dropped", len(again))
+        rechecked = []
+        if options.recheck_missing is not None:
+            kinds = RECHECK_KINDS[options.recheck_missing]
+            rechecked = corpus.missing_ids(kinds, options.from_id, last)
+        retry_first = sorted({*retry_first, *again, *rechecked})
     if last is not None and last < first:
         if options.from_id is None and held is not None:
             raise OptionsError(f"--to-id {last} is below the source's first id, {first}")
@@ -157,6 +186,8 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
         retry_first=retry_first,
         refetch=options.refetch,
         recheck_missing_above=frontier,
+        strict=options.strict,
+        reprobe=frozenset(again),
     )
 
 
@@ -185,6 +216,13 @@ def check_options(options: FetchOptions) -> None:
         raise OptionsError(
             f"{agent!r} is not a User-Agent: printable ASCII on one line", "--user-agent"
         )
+    if options.recheck_missing is not None and options.recheck_missing not in RECHECK_KINDS:
+        raise OptionsError(
+            f"{options.recheck_missing!r} is not a kind of miss: one of {', '.join(RECHECK_KINDS)}",
+            "--recheck-missing",
+        )
+    if options.recheck_missing is not None and options.source is not None:
+        raise OptionsError("--recheck-missing asks the site again: not with --source")
     if options.source is None:
         problem = base_url_problem(options.base_url)
         if problem is not None:
@@ -359,7 +397,11 @@ def _run(
         if on_progress is not None:
             on_progress(Progress(article_id, stats.walked, total, stats))
 
-    crawler = Crawler(source, store, convert, on_progress=progress)
+    usual = (0.0, 0.0)
+    if corpus is not None:
+        usual = baseline(_Health.from_dict(found) for found in corpus.health_history())
+    monitor = HealthMonitor(usual=usual, on_warning=lambda line: log.warning("warning: %s", line))
+    crawler = Crawler(source, store, convert, on_progress=progress, monitor=monitor)
     run_id = None
     if corpus is not None:
         run_id = corpus.start_run(records.utc_now(), _run_settings(options, convert))
@@ -393,6 +435,8 @@ def _run(
         outcome = RunOutcome.SOURCE_DAMAGED
     if outcome is RunOutcome.COMPLETE and (stats.failed or unreachable is not None):
         outcome = RunOutcome.SOME_FAILED
+    if plan.strict and stats.health.dropped and outcome in _HEALTH_OVERRIDES:
+        outcome = RunOutcome.HEALTH_DROPPED
     if corpus is not None:
         try:
             code = exit_status(outcome) if exit_status is not None else None
@@ -402,7 +446,7 @@ def _run(
                 "not_in_source": stats.not_in_source,
                 "held": stats.held,
             }
-            corpus.end_run(records.utc_now(), code, outcome.value, walk)
+            corpus.end_run(records.utc_now(), code, outcome.value, walk, stats.health.as_dict())
         except WriteError as exc:
             outcome, write_error = RunOutcome.WRITE_FAILED, write_error or exc
         # What the corpus committed, not what was handed to it: the record in hand
@@ -413,6 +457,10 @@ def _run(
     if unreachable is not None:
         raise unreachable
     return FetchResult(outcome, stats, run_id, write_error, damage)
+
+
+# A strict run whose health dropped says so, rather than that some ids failed.
+_HEALTH_OVERRIDES = (RunOutcome.COMPLETE, RunOutcome.SOME_FAILED)
 
 
 class _Tee:

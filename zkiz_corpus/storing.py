@@ -29,7 +29,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +82,7 @@ _ADDED_COLUMNS = (
     ("runs", "not_in_source", "INTEGER"),
     ("runs", "held", "INTEGER"),
     ("runs", "seconds", "REAL"),
+    ("runs", "health", "TEXT"),  # JSON: health.Health's counts
     *(("runs", name, "TEXT") for name in _RUN_SETTINGS),
 )
 
@@ -92,10 +93,12 @@ def _value(cause: Cause | None) -> str | None:
 
 # A miss or failure never replaces an article already held.
 _RECORD_MISS = (
-    "INSERT INTO ids (id, status, attempts, error, cause, fetched_at) VALUES (?, ?, 1, ?, ?, ?) "
+    "INSERT INTO ids (id, status, attempts, error, cause, fetched_at, run_id) "
+    "VALUES (?, ?, 1, ?, ?, ?, ?) "
     "ON CONFLICT(id) DO UPDATE SET attempts = attempts + 1, "
     "error = CASE WHEN status = 'article' THEN error ELSE excluded.error END, "
     "cause = CASE WHEN status = 'article' THEN cause ELSE excluded.cause END, "
+    "run_id = CASE WHEN status = 'article' THEN run_id ELSE excluded.run_id END, "
     "fetched_at = excluded.fetched_at, "
     "status = CASE WHEN status = 'article' THEN status ELSE excluded.status END"
 )
@@ -481,6 +484,51 @@ class Corpus:
         """Where a walk without ``--from-id`` starts: after the newest article held."""
         return next_id(self.db)
 
+    def missing_ids(
+        self, causes: Iterable[Cause] | None, low: int | None = None, high: int | None = None
+    ) -> list[int]:
+        """Ids recorded missing for one of ``causes`` (None: any), within [low, high]."""
+        query = "SELECT id FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
+        parameters: tuple = (Outcome.MISSING, low or 0, high or 2**63 - 1)
+        if causes is not None:
+            wanted = [cause.value for cause in causes]
+            query += f" AND cause IN ({', '.join('?' * len(wanted))})"
+            parameters += tuple(wanted)
+        return [row[0] for row in self.db.execute(query + " ORDER BY id", parameters)]
+
+    def unsettled_misses(self, causes: Iterable[Cause], max_attempts: int) -> list[int]:
+        """The ``causes`` misses of the last live run (one that fetched from the site),
+        if its health dropped or its misses surged: ids asked fewer than ``max_attempts``
+        times, to be asked again."""
+        row = self.db.execute(
+            "SELECT id, health FROM runs WHERE source IS NULL AND health IS NOT NULL "
+            "AND id != ? ORDER BY id DESC LIMIT 1",
+            (self.run_id or -1,),
+        ).fetchone()
+        if row is None:
+            return []
+        with contextlib.suppress(ValueError, TypeError):
+            health = json.loads(row[1])
+            if health.get("dropped") or health.get("surged"):
+                wanted = [cause.value for cause in causes]
+                return [
+                    found[0]
+                    for found in self.db.execute(
+                        "SELECT id FROM ids WHERE status = ? AND run_id = ? AND attempts < ? "
+                        f"AND cause IN ({', '.join('?' * len(wanted))}) ORDER BY id",
+                        (Outcome.MISSING, row[0], max_attempts, *wanted),
+                    )
+                ]
+        return []
+
+    def health_history(self) -> list[dict[str, Any]]:
+        """Each ended run's health counts, oldest first."""
+        found = []
+        for (text,) in self.db.execute("SELECT health FROM runs WHERE health IS NOT NULL"):
+            with contextlib.suppress(ValueError, TypeError):
+                found.append(json.loads(text))
+        return found
+
     def failed_ids(self) -> list[int]:
         return [
             row[0]
@@ -532,6 +580,7 @@ class Corpus:
         code: int | None,
         outcome: str | None = None,
         walked: dict[str, int] | None = None,
+        health: dict[str, Any] | None = None,
     ) -> None:
         """Commit what is pending and close the run's row: how it ended, the articles
         and failures it committed, and ``walked``, the walk's own buckets (``walked``,
@@ -544,7 +593,7 @@ class Corpus:
             self.db.execute(
                 "UPDATE runs SET ended_at = ?, articles = ?, missing = ?, failed = ?, "
                 "exit_code = ?, outcome = ?, walked = ?, not_in_source = ?, held = ?, "
-                "seconds = ? WHERE id = ?",
+                "seconds = ?, health = ? WHERE id = ?",
                 (
                     ended_at,
                     self.run_counts[Outcome.ARTICLE],
@@ -556,6 +605,7 @@ class Corpus:
                     walk.get("not_in_source", 0),
                     walk.get("held", 0),
                     round(time.monotonic() - self._run_started, 3),
+                    None if health is None else json.dumps(health),
                     self.run_id,
                 ),
             )
@@ -667,7 +717,9 @@ class Corpus:
                         (article_id, status, fetched_at, sha, start, length, self.run_id),
                     )
                 else:
-                    self.db.execute(_RECORD_MISS, (article_id, status, error, cause, fetched_at))
+                    self.db.execute(
+                        _RECORD_MISS, (article_id, status, error, cause, fetched_at, self.run_id)
+                    )
             self._set_meta("committed_size", offset)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
             if self._first_convert is not None and self._meta("convert") is None:
@@ -690,7 +742,14 @@ class Corpus:
                 if item.status != Outcome.ARTICLE:
                     self.db.execute(
                         _RECORD_MISS,
-                        (item.article_id, item.status, item.error, item.cause, item.fetched_at),
+                        (
+                            item.article_id,
+                            item.status,
+                            item.error,
+                            item.cause,
+                            item.fetched_at,
+                            self.run_id,
+                        ),
                     )
             for line, item in zip(lines, ours.values()):
                 taken = self.db.execute(

@@ -180,7 +180,7 @@ def status_text(summary: dict[str, Any], failed: bool) -> str:
     lines = [
         f"corpus:             {summary['corpus']}",
         f"articles:           {summary['articles']}",
-        f"missing:            {summary['missing']}",
+        f"missing:            {summary['missing']}" + _by_cause(summary.get("missing_by_cause")),
         f"failed:             {summary['failed']}"
         + (" (zkiz status --failed lists them)" if summary["failed"] else ""),
         f"highest article id: {_or_none(summary['highest_article_id'])}",
@@ -198,8 +198,47 @@ def status_text(summary: dict[str, Any], failed: bool) -> str:
             f"{last['failed']} failed"
             + (f", {last['held']} already in the corpus" if last.get("held") else "")
         )
+    if last and isinstance(last.get("health"), dict):
+        lines.append(f"last run's health:  {health_text(last['health'])}")
+    if summary.get("health", {}).get("pages"):
+        lines.append(f"corpus health:      {health_text(summary['health'])}")
     lines.extend(f"damage:             {problem}" for problem in summary["damage"])
     return "\n".join(lines)
+
+
+def _by_cause(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return ""
+    return " (" + ", ".join(f"{count} {cause}" for cause, count in counts.items()) + ")"
+
+
+def health_text(health: dict[str, Any]) -> str:
+    """One line of extraction health (``health.Health.as_dict()``) for people."""
+    articles = health.get("articles") or 0
+    parts = [f"{plural(health.get('pages') or 0, 'page')} fetched"]
+    if articles:
+        share = health.get("source_url_share") or 0
+        parts.append(
+            f"{plural(articles, 'article')} (mean {health.get('mean_text_chars')} characters, "
+            f"{health.get('empty_text', 0)} empty, {health.get('short_text', 0)} very short, "
+            f"{share:.0%} with a source URL)"
+        )
+    for key, one, many in (
+        ("no_article", "page without an article", "pages without an article"),
+        ("notices", "notice", "notices"),
+        ("redirects", "redirect", "redirects"),
+        ("chrome_titles", "title that is site chrome", "titles that are site chrome"),
+        ("long_titles", "overlong title", "overlong titles"),
+    ):
+        if health.get(key):
+            parts.append(f"{health[key]} {one if health[key] == 1 else many}")
+    line = ", ".join(parts)
+    if health.get("dropped"):
+        at = health.get("dropped_at")
+        line += f"; DROPPED at id {at} (zkiz parse {at} -v shows what is read)"
+    if health.get("surged"):
+        line += "; redirects and notices surged: their ids are asked again"
+    return line
 
 
 def _or_none(value: Any, instead: str = "none yet") -> str:

@@ -1,0 +1,299 @@
+"""Extraction health: a crawl that says when pages stop reading as articles, stops on
+it with --strict, and asks again for what a maintenance hour or a template change
+wrongly made missing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import (
+    SEED_A,
+    Archive,
+    ArticleSpec,
+    jsonl,
+    markup_div_br,
+    markup_semantic,
+    page,
+    redirect,
+    run_in_process,
+    run_zkiz,
+)
+
+MESSAGE_PAGE = (
+    "<html><head><meta http-equiv='Content-Type' content='text/html; charset=utf8' />"
+    "<title>ZKIZ.com - Message</title></head><body>"
+    "<div class='reply' style='margin:20px auto; padding:20px; width:80%;'>"
+    "<h3>系統維護</h3><div style='font-size:14px; font-weight:bold' id='msg'>"
+    "<div>系統正在維護中，請稍後再來。</div>"
+    "<div style='margin:30px 0 10px 0'><a class='button' onclick='history.go(-1);'>返回</a>"
+    "</div></div></div></body></html>"
+)
+# What a reader's browser shows once the site renders articles with a script: nothing
+# the parser can read.
+SCRIPT_RENDERED = (
+    "<html><head><meta charset='utf-8'><title>ZKIZ Archives</title></head><body>"
+    "<div id='app'></div><script>window.__POST__ = {id: %d, title: '第%d號'};</script>"
+    "</body></html>"
+)
+
+
+def article(n: int) -> ArticleSpec:
+    return ArticleSpec(n, f"第{n}號文章", SEED_A.paragraphs[n % 5 : n % 5 + 2])
+
+
+def good_pages(ids: range) -> dict:
+    markups = [markup_div_br, markup_semantic]
+    return {n: page(markups[n % 2]([article(n)])) for n in ids}
+
+
+def fetch_args(archive: Archive, corpus, *more: str) -> list[str]:
+    return ["fetch", "--base-url", archive.base_url, "--corpus", str(corpus), "--delay", "0", *more]
+
+
+def status(corpus) -> dict:
+    done = run_in_process("status", "--corpus", str(corpus), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def warnings_in(stderr: bytes) -> list[str]:
+    return [line for line in stderr.decode().splitlines() if "warning:" in line]
+
+
+# ---- a template change mid-run -----------------------------------------------------
+
+
+@pytest.fixture
+def switching_archive():
+    """Ids 1-160: articles up to 60, then pages the parser cannot read."""
+    pages = good_pages(range(1, 61))
+    pages.update({n: page(SCRIPT_RENDERED % (n, n)) for n in range(61, 161)})
+    with Archive(pages) as archive:
+        yield archive
+
+
+def test_a_template_change_mid_run_warns_once_within_the_window(switching_archive, tmp_path):
+    done = run_zkiz(
+        *fetch_args(switching_archive, tmp_path / "c", "--from-id", "1", "--to-id", "160")
+    )
+    assert done.returncode == 0, done.stderr
+    warned = warnings_in(done.stderr)
+    assert len(warned) == 1, done.stderr
+    at = int(warned[0].split("dropped at id ")[1].split(":")[0])
+    assert 61 < at <= 61 + 50, warned  # within the window of the switch
+    assert f"zkiz parse {at} -v" in warned[0]
+    health = status(tmp_path / "c")["last_run"]["health"]
+    assert health["dropped"] is True and health["dropped_at"] == at
+    assert health["no_article"] == 100 and health["articles"] == 60
+    assert health["no_article_share"] == pytest.approx(100 / 160, abs=0.001)
+    text = run_in_process("status", "--corpus", str(tmp_path / "c")).stdout.decode()
+    assert f"DROPPED at id {at}" in text
+    assert "100 pages without an article" in text
+
+
+def test_strict_stops_with_its_own_exit_status_and_keeps_what_it_read(switching_archive, tmp_path):
+    corpus = tmp_path / "c"
+    done = run_zkiz(
+        *fetch_args(switching_archive, corpus, "--from-id", "1", "--to-id", "160", "--strict")
+    )
+    assert done.returncode == 65, done.stderr
+    assert "stopping (--strict): extraction health dropped at id" in done.stderr.decode()
+    assert len(switching_archive.requests) < 160  # stopped, not walked to the end
+    exported = jsonl(run_in_process("export", "--corpus", str(corpus)).stdout)
+    assert [r["id"] for r in exported] == list(range(1, 61))
+    last = status(corpus)["last_run"]
+    assert last["outcome"] == "health-dropped" and last["exit_code"] == 65
+
+
+def test_strict_is_quiet_on_a_healthy_crawl_with_ordinary_gaps(tmp_path):
+    pages = good_pages(range(1, 81))
+    for n in range(5, 81, 7):  # a gap in seven, as deleted posts leave them
+        pages[n] = [redirect("/"), page(MESSAGE_PAGE)][n % 2]
+    with Archive(pages) as archive:
+        done = run_zkiz(
+            *fetch_args(archive, tmp_path / "c", "--from-id", "1", "--to-id", "80", "--strict")
+        )
+    assert done.returncode == 0, done.stderr
+    assert warnings_in(done.stderr) == []
+    health = status(tmp_path / "c")["last_run"]["health"]
+    assert health["dropped"] is False and health["surged"] is False
+    assert health["notices"] + health["redirects"] == len(range(5, 81, 7))
+
+
+def test_articles_turning_empty_is_a_drop_too(tmp_path):
+    pages = good_pages(range(1, 41))
+    pages.update({n: page(markup_div_br([ArticleSpec(n, f"第{n}號", ())])) for n in range(41, 101)})
+    with Archive(pages) as archive:
+        done = run_zkiz(
+            *fetch_args(archive, tmp_path / "c", "--from-id", "1", "--to-id", "100", "--strict")
+        )
+    assert done.returncode == 65, done.stderr
+    health = status(tmp_path / "c")["last_run"]["health"]
+    assert health["empty_text"] > 0 and health["dropped"] is True
+
+
+def test_the_corpus_norm_is_the_baseline_not_a_fixed_share(tmp_path):
+    """A corpus where half the 200 pages have always been article-less is not alarmed
+    by a window where half are: it is alarmed when nearly all are."""
+    pages = {}
+    for n in range(1, 401):
+        pages[n] = page(markup_div_br([article(n)])) if n % 2 else page(SCRIPT_RENDERED % (n, n))
+    with Archive(pages) as archive:
+        corpus = tmp_path / "c"
+        first = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "400"))
+        assert first.returncode == 0
+        assert len(warnings_in(first.stderr)) == 1  # no history yet: 50% is a drop
+        second = run_zkiz(
+            *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "400", "--refetch")
+        )
+        assert warnings_in(second.stderr) == []  # half is this corpus's norm now
+
+
+# ---- soft misses are asked again ---------------------------------------------------
+
+
+@pytest.mark.parametrize("next_run", ["continue", "same-range"])
+def test_a_maintenance_hour_heals_on_the_next_run_with_no_option(tmp_path, next_run):
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(41, 61))) as archive:
+        first = run_in_process(*fetch_args(archive, corpus, "--from-id", "41", "--to-id", "60"))
+        assert first.returncode == 0
+        healthy = dict(archive.pages)
+        for n in range(1, 41):  # the site is down: every page a redirect or a notice
+            archive.pages[n] = redirect("/") if n % 3 else page(MESSAGE_PAGE)
+        down = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "40"))
+        assert down.returncode == 0, down.stderr
+        assert "asks for them again" in down.stderr.decode()
+        assert status(corpus)["missing"] == 40
+        assert status(corpus)["missing_by_cause"] == {"redirect": 27, "notice": 13}
+        archive.pages = {**healthy, **good_pages(range(1, 41))}  # the site is back
+        archive.requests.clear()
+        if next_run == "continue":
+            back = run_zkiz(
+                "fetch",
+                "--base-url",
+                archive.base_url,
+                "--corpus",
+                str(corpus),
+                "--delay",
+                "0",
+                "--max-misses",
+                "3",
+            )
+        else:
+            back = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "40"))
+        assert back.returncode == 0, back.stderr
+    exported = jsonl(run_in_process("export", "--corpus", str(corpus)).stdout)
+    assert [r["id"] for r in exported] == list(range(1, 61))
+    assert status(corpus)["missing"] == (3 if next_run == "continue" else 0)
+
+
+def test_ordinary_gaps_are_not_asked_again(tmp_path):
+    corpus = tmp_path / "c"
+    pages = good_pages(range(1, 61))
+    gaps = list(range(4, 61, 6))
+    for n in gaps:
+        pages[n] = redirect("/")
+    with Archive(pages) as archive:
+        assert (
+            run_in_process(
+                *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "60")
+            ).returncode
+            == 0
+        )
+        archive.requests.clear()
+        again = run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "60"))
+        assert again.returncode == 0
+        assert archive.requests == []  # settled: nothing asked again
+
+
+def test_a_deleted_range_is_asked_again_a_few_times_then_settles(tmp_path):
+    corpus = tmp_path / "c"
+    pages = good_pages(range(1, 121))
+    for n in range(31, 91):  # sixty deleted posts in a row: looks like an outage
+        pages[n] = redirect("/")
+    with Archive(pages) as archive:
+        run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "120"))
+        asked = []
+        for _ in range(5):
+            archive.requests.clear()
+            run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "120"))
+            asked.append(len(archive.requests))
+    assert asked[0] == 60  # asked again...
+    assert asked[-1] == 0  # ...but not forever
+
+
+# ---- --recheck-missing ----------------------------------------------------------------
+
+
+@pytest.fixture
+def gappy_corpus(tmp_path):
+    """A corpus of ids 1-12 where 3 is a 404, 5 a redirect, 7 a notice, 9 a page
+    without an article; then the site serves articles under all of them."""
+    corpus = tmp_path / "c"
+    pages = good_pages(range(1, 13))
+    pages[5], pages[7], pages[9] = redirect("/"), page(MESSAGE_PAGE), page(SCRIPT_RENDERED % (9, 9))
+    del pages[3]
+    with Archive(pages) as archive:
+        assert (
+            run_in_process(
+                *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "12")
+            ).returncode
+            == 0
+        )
+        archive.pages.update(good_pages(range(1, 13)))
+        archive.requests.clear()
+        yield archive, corpus
+
+
+def asked_ids(archive: Archive) -> list[int]:
+    return sorted(int(path.rsplit("=", 1)[1]) for path in archive.requests)
+
+
+@pytest.mark.parametrize(
+    ("given", "asked"),
+    [
+        (["--recheck-missing"], [5, 7, 9]),
+        (["--recheck-missing=all"], [3, 5, 7, 9]),
+        (["--recheck-missing=hard"], [3]),
+        (["--recheck-missing=redirect"], [5]),
+        (["--recheck-missing", "notice"], [7]),
+        (["--recheck-missing=no-article"], [9]),
+    ],
+)
+def test_recheck_missing_asks_again_for_the_kind_given(gappy_corpus, given, asked):
+    archive, corpus = gappy_corpus
+    done = run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "12", *given))
+    assert done.returncode == 0, done.stderr
+    assert asked_ids(archive) == asked
+    exported = {r["id"] for r in jsonl(run_in_process("export", "--corpus", str(corpus)).stdout)}
+    assert set(asked) <= exported
+
+
+def test_recheck_missing_without_a_range_asks_across_the_corpus(gappy_corpus):
+    archive, corpus = gappy_corpus
+    done = run_in_process(
+        "fetch",
+        "--base-url",
+        archive.base_url,
+        "--corpus",
+        str(corpus),
+        "--delay",
+        "0",
+        "--max-misses",
+        "2",
+        "--recheck-missing",
+    )
+    assert done.returncode == 0, done.stderr
+    assert asked_ids(archive)[:3] == [5, 7, 9]
+
+
+def test_a_bad_kind_is_a_usage_error(gappy_corpus):
+    archive, corpus = gappy_corpus
+    done = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--recheck-missing=gone"))
+    assert done.returncode == 2
+    line = done.stderr.decode().strip()
+    assert "--recheck-missing" in line and "soft" in line and "\n" not in line
+    assert archive.requests == []

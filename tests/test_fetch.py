@@ -283,7 +283,8 @@ def test_status_reports_counts(archive, runner, tmp_path):
     runner.invoke(cli, fetch_args(archive, "--corpus", corpus))
     text = runner.invoke(cli, ["status", "--corpus", corpus]).stdout
     assert re.search(r"^articles:\s+7$", text, re.M), text
-    assert re.search(r"^missing:\s+5$", text, re.M), text
+    kinds = r"\(2 redirect, 2 not-found, 1 (notice|no-article)\)"
+    assert re.search(rf"^missing:\s+5 {kinds}$", text, re.M), text
     assert re.search(r"^next run starts at:\s+262814$", text, re.M), text
     summary = json.loads(runner.invoke(cli, ["status", "--corpus", corpus, "--json"]).stdout)
     assert summary["last_run"]["articles"] == 7

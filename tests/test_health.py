@@ -167,7 +167,7 @@ def test_a_maintenance_hour_heals_on_the_next_run_with_no_option(tmp_path, next_
         assert down.returncode == 0, down.stderr
         assert "asks for them again" in down.stderr.decode()
         assert status(corpus)["missing"] == 40
-        assert status(corpus)["missing_by_cause"] == {"redirect": 27, "notice": 13}
+        assert status(corpus)["missing_by_kind"] == {"redirect": 27, "notice": 13}
         archive.pages = {**healthy, **good_pages(range(1, 41))}  # the site is back
         archive.requests.clear()
         if next_run == "continue":
@@ -297,3 +297,36 @@ def test_a_bad_kind_is_a_usage_error(gappy_corpus):
     line = done.stderr.decode().strip()
     assert "--recheck-missing" in line and "soft" in line and "\n" not in line
     assert archive.requests == []
+
+
+# ---- the monitor itself, in process ------------------------------------------------
+
+
+def feed(monitor, kinds, first: int = 1) -> None:
+    for offset, kind in enumerate(kinds):
+        monitor.page(first + offset, kind)
+
+
+def test_misses_that_end_an_open_walk_are_the_archive_edge_not_a_surge():
+    from zkiz_corpus.health import HealthMonitor, PageKind
+
+    said: list[str] = []
+    monitor = HealthMonitor(on_warning=said.append)
+    feed(monitor, [PageKind.ARTICLE] * 30 + [PageKind.REDIRECT] * 100)
+    health = monitor.end(open_walk=True, last_id=130)
+    assert not health.surged and said == []
+    bounded = HealthMonitor(on_warning=said.append)
+    feed(bounded, [PageKind.ARTICLE] * 30 + [PageKind.REDIRECT] * 100)
+    assert bounded.end(open_walk=False, last_id=130).surged
+    assert len(said) == 1 and "maintenance" in said[0]
+
+
+def test_a_second_bad_stretch_warns_again_after_recovering():
+    from zkiz_corpus.health import HealthMonitor, PageKind
+
+    said: list[str] = []
+    monitor = HealthMonitor(on_warning=said.append)
+    stretch = [PageKind.ARTICLE] * 50 + [PageKind.NO_ARTICLE] * 40
+    feed(monitor, stretch * 2)
+    assert len(said) == 2
+    assert monitor.health.dropped_at is not None and monitor.health.dropped_at < 90

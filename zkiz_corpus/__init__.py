@@ -34,6 +34,7 @@ _HOMES = {
     "HostUnreachable": "crawling",
     "Outcome": "outcomes",
     "Cause": "outcomes",
+    "Health": "health",
     # a corpus
     "Corpus": "storing",
     "CorpusReader": "reading",
@@ -54,7 +55,11 @@ _HOMES = {
     # pages to records, pure
     "decode_page": "decoding",
     "parse_articles": "parsing",
+    "read_articles": "parsing",
+    "ParsedPage": "parsing",
     "Article": "parsing",
+    "inspect_page": "inspecting",
+    "Inspection": "inspecting",
     "make_record": "records",
     "SCHEMA": "records",
 }

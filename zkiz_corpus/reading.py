@@ -55,6 +55,9 @@ _RUN_COLUMNS = (
 )
 
 
+_MISS_KINDS = {"http-status": "not-found"}
+
+
 @dataclass
 class ReadReport:
     """What a reader met: records yielded, records it had to skip, and why."""
@@ -253,7 +256,10 @@ class CorpusReader:
             "corpus": str(self.path),
             "articles": counts.get(Outcome.ARTICLE, 0),
             "missing": counts.get(Outcome.MISSING, 0),
-            "missing_by_cause": {cause or "unknown": count for cause, count in by_cause},
+            # By the kinds --recheck-missing takes: a miss's 404 or 410 is "not-found".
+            "missing_by_kind": {
+                _MISS_KINDS.get(cause, cause or "unknown"): count for cause, count in by_cause
+            },
             "failed": counts.get(Outcome.FAILED, 0),
             "highest_article_id": highest,
             "next_id": next_one,  # where a run without --from-id starts

@@ -330,3 +330,21 @@ def test_a_second_bad_stretch_warns_again_after_recovering():
     feed(monitor, stretch * 2)
     assert len(said) == 2
     assert monitor.health.dropped_at is not None and monitor.health.dropped_at < 90
+
+
+def test_the_library_reports_health_and_a_strict_stop(switching_archive, tmp_path):
+    from zkiz_corpus import FetchOptions, RunOutcome, fetch
+
+    options = FetchOptions(
+        from_id=1,
+        to_id=160,
+        base_url=switching_archive.base_url,
+        delay=0.0,
+        output=None,
+        corpus=tmp_path / "c",
+        strict=True,
+    )
+    result = fetch(options)
+    assert result.outcome is RunOutcome.HEALTH_DROPPED
+    assert result.stats.health.dropped and 61 < result.stats.health.dropped_at <= 111
+    assert result.stats.health.articles == 60

@@ -348,3 +348,213 @@ def test_the_library_reports_health_and_a_strict_stop(switching_archive, tmp_pat
     assert result.outcome is RunOutcome.HEALTH_DROPPED
     assert result.stats.health.dropped and 61 < result.stats.health.dropped_at <= 111
     assert result.stats.health.articles == 60
+
+
+# ---- found by an outside attack ------------------------------------------------------
+
+
+def test_a_cron_night_past_the_newest_article_does_not_blind_the_corpus(tmp_path):
+    """The misses that end an open walk are not the corpus's norm: a maintenance hour
+    after a quiet cron night is still seen, and heals."""
+    corpus = tmp_path / "c"
+    pages = good_pages(range(1, 301))
+    with Archive(pages) as archive:
+        first = run_in_process(
+            *fetch_args(archive, corpus, "--from-id", "1", "--max-misses", "300")
+        )
+        assert first.returncode == 0
+        for n in range(301, 601):  # a quiet night: unpublished ids redirect home
+            archive.pages[n] = redirect("/")
+        assert run_in_process(*fetch_args(archive, corpus, "--max-misses", "300")).returncode == 0
+        for n in range(1001, 1101):  # later, a maintenance hour over a bounded crawl
+            archive.pages[n] = redirect("/")
+        down = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1001", "--to-id", "1100"))
+        assert "maintenance" in down.stderr.decode()
+        archive.pages.update(good_pages(range(1001, 1101)))
+        archive.requests.clear()
+        back = run_in_process(*fetch_args(archive, corpus, "--from-id", "1001", "--to-id", "1100"))
+        assert back.returncode == 0
+    assert asked_ids(archive) == list(range(1001, 1101))
+    assert status(corpus)["articles"] == 400
+
+
+@pytest.mark.parametrize("between", ["unreachable", "interrupted-before-any-page"])
+def test_asks_still_owed_survive_a_run_that_could_not_make_them(tmp_path, between):
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(41, 61))) as archive:
+        run_in_process(*fetch_args(archive, corpus, "--from-id", "41", "--to-id", "60"))
+        for n in range(1, 41):
+            archive.pages[n] = redirect("/")
+        run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "40"))
+        if between == "unreachable":
+            done = run_in_process(
+                "fetch",
+                "--base-url",
+                "http://127.0.0.1:9/",
+                "--corpus",
+                str(corpus),
+                "--delay",
+                "0",
+            )
+            assert done.returncode == 1
+        else:
+            done = run_in_process(*fetch_args(archive, corpus, "--from-id", "61", "--to-id", "61"))
+        archive.pages.update(good_pages(range(1, 41)))
+        back = run_in_process(
+            "fetch",
+            "--base-url",
+            archive.base_url,
+            "--corpus",
+            str(corpus),
+            "--delay",
+            "0",
+            "--max-misses",
+            "2",
+        )
+        assert back.returncode == 0, back.stderr
+    assert status(corpus)["articles"] == 60
+
+
+def test_failed_ids_that_come_back_as_redirects_in_an_outage_are_asked_again(tmp_path):
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(1, 81))) as archive:
+        for n in range(21, 61):
+            archive.faults[n] = [("status", 503, {})]
+        first = run_in_process(
+            *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "80", "--retries", "0")
+        )
+        assert first.returncode == 1
+        healthy = dict(archive.pages)
+        archive.pages = {n: redirect("/") for n in range(1, 200)}  # the outage
+        run_in_process(
+            "fetch",
+            "--base-url",
+            archive.base_url,
+            "--corpus",
+            str(corpus),
+            "--delay",
+            "0",
+            "--max-misses",
+            "5",
+        )
+        archive.pages = healthy
+        back = run_in_process(
+            "fetch",
+            "--base-url",
+            archive.base_url,
+            "--corpus",
+            str(corpus),
+            "--delay",
+            "0",
+            "--max-misses",
+            "5",
+        )
+        assert back.returncode == 0, back.stderr
+    assert status(corpus)["articles"] == 80
+
+
+def test_pages_showing_only_another_ids_article_are_a_drop():
+    from zkiz_corpus.health import HealthMonitor, PageKind
+
+    said: list[str] = []
+    monitor = HealthMonitor(on_warning=said.append)
+    feed(monitor, [PageKind.ARTICLE] * 30 + [PageKind.OTHER_IDS] * 40)
+    assert monitor.health.dropped and len(said) == 1
+
+
+def test_articles_titled_with_site_chrome_are_a_drop(tmp_path):
+    pages = good_pages(range(1, 41))
+    pages.update(
+        {
+            n: page(markup_div_br([ArticleSpec(n, "首頁", SEED_A.paragraphs[:2])]))
+            for n in range(41, 101)
+        }
+    )
+    with Archive(pages) as archive:
+        done = run_zkiz(
+            *fetch_args(archive, tmp_path / "c", "--from-id", "1", "--to-id", "100", "--strict")
+        )
+    assert done.returncode == 65, done.stderr
+    assert status(tmp_path / "c")["last_run"]["health"]["chrome_titles"] > 0
+
+
+def test_asks_owed_and_rechecks_do_not_use_up_max_misses(gappy_corpus):
+    archive, corpus = gappy_corpus
+    archive.pages.update(good_pages(range(13, 20)))
+    done = run_in_process(
+        "fetch",
+        "--base-url",
+        archive.base_url,
+        "--corpus",
+        str(corpus),
+        "--delay",
+        "0",
+        "--max-misses",
+        "2",
+        "--recheck-missing=all",
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(range(13, 20)) <= set(asked_ids(archive))
+
+
+def test_asks_owed_stay_within_a_given_range(tmp_path):
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(1, 101))) as archive:
+        for n in range(1, 41):
+            archive.pages[n] = redirect("/")
+        run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "40"))
+        archive.pages.update(good_pages(range(1, 41)))
+        done = run_in_process(
+            *fetch_args(archive, corpus, "--from-id", "90", "--count", "3", "-o", "-")
+        )
+    assert [r["id"] for r in jsonl(done.stdout)] == [90, 91, 92]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "[1,2]",
+        '"x"',
+        "5",
+        '{"articles":"3"}',
+        '{"text_chars":null,"articles":2}',
+        '{"articles":NaN}',
+        "[" * 100000 + "]" * 100000,
+        '{"dropped_at": 1e300}',
+    ],
+)
+def test_a_damaged_health_row_never_crashes_status_or_fetch(tmp_path, stored):
+    import sqlite3
+
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(1, 5))) as archive:
+        run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "4"))
+        with sqlite3.connect(corpus / "state.sqlite3") as db:
+            db.execute("UPDATE runs SET health = ?", (stored,))
+        for args in (
+            ["status", "--corpus", str(corpus)],
+            ["status", "--corpus", str(corpus), "--json"],
+        ):
+            done = run_in_process(*args)
+            assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+        done = run_in_process(
+            *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "4", "--refetch")
+        )
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+
+
+def test_the_corpus_line_counts_runs_with_a_drop_and_names_no_summed_id(
+    switching_archive, tmp_path
+):
+    corpus = tmp_path / "c"
+    run_in_process(*fetch_args(switching_archive, corpus, "--from-id", "1", "--to-id", "160"))
+    switching_archive.pages.update({n: page(SCRIPT_RENDERED % (n, n)) for n in range(161, 261)})
+    run_in_process(  # all unreadable: far over even this corpus's norm
+        *fetch_args(switching_archive, corpus, "--from-id", "161", "--to-id", "260")
+    )
+    summary = status(corpus)
+    assert summary["health"]["runs_dropped"] == 2
+    assert summary["health"]["dropped_at"] is None
+    text = run_in_process("status", "--corpus", str(corpus)).stdout.decode()
+    corpus_line = next(line for line in text.splitlines() if line.startswith("corpus health"))
+    assert "2 runs with a drop" in corpus_line and "DROPPED" not in corpus_line

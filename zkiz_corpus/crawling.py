@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from zkiz_corpus.health import Health, HealthMonitor, PageKind
+from zkiz_corpus.health import Health, HealthMonitor, PageKind, is_poor
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.pages import PageReader
 from zkiz_corpus.records import utc_now
@@ -95,6 +95,7 @@ class Plan:
     recheck_missing_above: int | None = None  # ids recorded missing above this are re-probed
     strict: bool = False  # stop when extraction health drops
     reprobe: frozenset[int] = frozenset()  # soft misses of a bad run (also in retry_first)
+    rechecked: frozenset[int] = frozenset()  # misses asked again on purpose (also there)
 
 
 @dataclass
@@ -263,7 +264,8 @@ class Crawler:
                         self.stats.articles += 1
                     else:
                         self.stats.held += 1
-                    misses = 0 if status is Outcome.ARTICLE else misses + 1
+                    if article_id not in self._retry_set:  # only the walk's own ids
+                        misses = 0 if status is Outcome.ARTICLE else misses + 1
                 else:
                     try:
                         fetched = work.result() if isinstance(work, Future) else work
@@ -285,7 +287,8 @@ class Crawler:
                     else:
                         connection_failures = 0
                         fetched_any = True
-                    misses = 0 if found_here else misses + 1
+                    if article_id not in self._retry_set:
+                        misses = 0 if found_here else misses + 1
                 self.stats.walked += 1
                 last_walked = article_id
                 if plan.strict and self.stats.health.dropped and not stopping:
@@ -344,8 +347,9 @@ class Crawler:
         self.monitor.page(
             article_id,
             kind,
-            asked_again=article_id in self._retry_set,
+            asked_again=article_id in plan.rechecked,
             reprobe=article_id in plan.reprobe,
+            retried=article_id in self._retry_set,
         )
 
     def _in_range(self, article_id: int, plan: Plan) -> bool:
@@ -383,7 +387,7 @@ class Crawler:
         kind = PageKind.OTHER_IDS if parsed.articles else PageKind.NO_ARTICLE
         for article in parsed.articles:
             if article.id == article_id:
-                kind = PageKind.ARTICLE if article.text else PageKind.EMPTY
+                kind = PageKind.EMPTY if is_poor(article) else PageKind.ARTICLE
             elif not self._in_range(article.id, plan):
                 continue
             if article.id in self._written_this_run:

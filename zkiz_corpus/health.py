@@ -27,6 +27,7 @@ __all__ = [
     "HealthMonitor",
     "PageKind",
     "baseline",
+    "is_poor",
 ]
 
 WINDOW = 50  # pages in the sliding window
@@ -51,7 +52,7 @@ class PageKind(Enum):
     """What one fetched id's page was, for health."""
 
     ARTICLE = "article"  # its article, with a body
-    EMPTY = "empty"  # its article, with no body
+    EMPTY = "empty"  # its article, with no body, or titled with the site's chrome
     OTHER_IDS = "other-ids"  # a page of other ids' articles only
     NO_ARTICLE = "no-article"  # a 200 page with no article at all, and no notice
     NOTICE = "notice"  # the site's own page saying the post is gone
@@ -66,8 +67,10 @@ _ANSWERED_200 = {
     PageKind.NO_ARTICLE,
     PageKind.NOTICE,
 }
-_BAD_200 = {PageKind.EMPTY, PageKind.NO_ARTICLE}
-_SOFT = {PageKind.REDIRECT, PageKind.NOTICE, PageKind.NO_ARTICLE}
+# A page of other ids only is a page without its own article: a template whose articles
+# cannot be read can still show a readable one in a side box.
+_BAD_200 = {PageKind.EMPTY, PageKind.NO_ARTICLE, PageKind.OTHER_IDS}
+_SOFT = {PageKind.REDIRECT, PageKind.NOTICE, PageKind.NO_ARTICLE, PageKind.OTHER_IDS}
 
 
 @dataclass
@@ -90,13 +93,16 @@ class Health:
     text_chars: int = 0
     reprobed: int = 0  # soft misses of a run whose health dropped, asked again
     reprobed_soft: int = 0  # of those, soft misses again
-    dropped: bool = False  # extraction dropped: 200 pages without articles, or empty ones
-    surged: bool = False  # redirects and notices crowded out articles
+    # What the windows judged (the corpus's norm is made of these alone): not the misses
+    # that ended an open walk, not ids picked to be asked again.
+    judged_200: int = 0
+    judged_bad: int = 0
+    judged: int = 0
+    judged_soft: int = 0
+    dropped: bool = False  # extraction dropped: 200 pages without their article, or poor ones
+    surged: bool = False  # redirects, notices and pages without an article crowded a window
+    still_down: bool = False  # the soft misses asked again are mostly misses again
     dropped_at: int | None = None  # the id at which the first drop was seen
-
-    @property
-    def bad_200(self) -> int:
-        return self.no_article + self.empty_text
 
     def as_dict(self) -> dict[str, Any]:
         """The counts, and the shares people read."""
@@ -108,19 +114,31 @@ class Health:
         return found
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Health:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+    def from_dict(cls, data: Any) -> Health:
+        """From stored counts; anything that is not a count (damage, hand edits) is 0."""
+        health = cls()
+        if not isinstance(data, dict):
+            return health
+        for item in fields(cls):
+            value = data.get(item.name)
+            if item.name == "dropped_at":
+                health.dropped_at = value if _is_count(value) else None
+            elif isinstance(getattr(health, item.name), bool):
+                setattr(health, item.name, value is True)
+            elif _is_count(value):
+                setattr(health, item.name, value)
+        return health
 
     def add(self, other: Health) -> None:
+        """Sum the counts (the corpus's health); flags and ``dropped_at`` are a run's."""
         for item in fields(self):
             mine, theirs = getattr(self, item.name), getattr(other, item.name)
-            if isinstance(mine, bool):
-                setattr(self, item.name, mine or theirs)
-            elif isinstance(mine, int) and isinstance(theirs, int):
+            if item.name != "dropped_at" and not isinstance(mine, bool):
                 setattr(self, item.name, mine + theirs)
-        if self.dropped_at is None:
-            self.dropped_at = other.dropped_at
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -133,10 +151,14 @@ def baseline(history: Iterable[Health]) -> tuple[float, float]:
     total = Health()
     for health in history:
         total.add(health)
-    bad = total.bad_200 / total.pages_200 if total.pages_200 >= HISTORY_PAGES else 0.0
-    soft = total.no_article + total.notices + total.redirects
-    surge = soft / total.pages if total.pages >= HISTORY_PAGES else 0.0
-    return bad, surge
+    bad = total.judged_bad / total.judged_200 if total.judged_200 >= HISTORY_PAGES else 0.0
+    soft = total.judged_soft / total.judged if total.judged >= HISTORY_PAGES else 0.0
+    return bad, soft
+
+
+def is_poor(article: Article) -> bool:
+    """An article no reader would want: no text, or a title that is the site's chrome."""
+    return not article.text or bool(_CHROME_TITLE.fullmatch(article.title))
 
 
 class HealthMonitor:
@@ -158,7 +180,8 @@ class HealthMonitor:
         self._bad_in_window = 0
         self._window_all: deque[bool] = deque(maxlen=WINDOW)
         self._soft_in_window = 0
-        self._pending: list[PageKind] = []  # misses not yet known to lie before an article
+        # Misses not yet known to lie before an article: how many, how many soft.
+        self._pending = self._pending_soft = 0
         self._in_drop = False
         self._in_surge = False
 
@@ -175,12 +198,19 @@ class HealthMonitor:
         health.with_source_url += article.source_url is not None
 
     def page(
-        self, article_id: int, kind: PageKind, *, asked_again: bool = False, reprobe: bool = False
+        self,
+        article_id: int,
+        kind: PageKind,
+        *,
+        asked_again: bool = False,
+        reprobe: bool = False,
+        retried: bool = False,
     ) -> None:
-        """One fetched id, in walk order. Ids ``asked_again`` (failed ones retried, misses
-        rechecked) were picked for what they were: counted, never judged in the walk's
-        windows. Soft misses of a bad run asked again (``reprobe``) are judged as a group:
-        if they are still misses, the site may still be down."""
+        """One fetched id, in walk order. Misses ``asked_again`` on purpose were picked
+        for what they were: counted, never judged in the windows. Soft misses of a bad run
+        asked again (``reprobe``) are judged as a group: still misses, the site may still
+        be down. Failed ids ``retried`` are judged at once: they are no edge of the
+        archive, whatever follows them."""
         health = self.health
         health.pages += 1
         if kind is PageKind.NO_ARTICLE:
@@ -191,36 +221,45 @@ class HealthMonitor:
             health.redirects += 1
         elif kind is PageKind.NOT_FOUND:
             health.not_found += 1
+        if kind in _ANSWERED_200:
+            health.pages_200 += 1
         if asked_again or reprobe:
             health.reprobed += reprobe
             health.reprobed_soft += reprobe and kind in _SOFT
-            if kind in _ANSWERED_200:
-                health.pages_200 += 1
             return
         if kind in _ANSWERED_200:
-            health.pages_200 += 1
             self._judge_extraction(article_id, kind in _BAD_200)
-        if kind in (PageKind.ARTICLE, PageKind.EMPTY, PageKind.OTHER_IDS):
+        if kind in (PageKind.ARTICLE, PageKind.EMPTY):
             self._settle_pending(article_id)
             self._judge_misses(article_id, False)
+        elif retried:
+            self._judge_misses(article_id, kind in _SOFT)
         else:
-            self._pending.append(kind)
+            self._pending += 1
+            self._pending_soft += kind in _SOFT
 
     def end(self, *, open_walk: bool, last_id: int | None) -> Health:
         """The run's health. The misses that ended an open walk are the edge of the
         archive (posts not yet published, probed again anyway), not a surge."""
         if not open_walk and last_id is not None:
             self._settle_pending(last_id)
-        self._pending.clear()
+        self._pending = self._pending_soft = 0
         health = self.health
         if health.reprobed and health.reprobed_soft >= SURGE_SHARE * health.reprobed:
-            health.surged = True  # what was asked again is still not there: still down?
+            health.still_down = True  # what was asked again is still not there
         return health
 
     def _settle_pending(self, article_id: int) -> None:
-        pending, self._pending = self._pending, []
-        for kind in pending:
-            self._judge_misses(article_id, kind in _SOFT)
+        soft, hard = self._pending_soft, self._pending - self._pending_soft
+        self._pending = self._pending_soft = 0
+        # The order within the run does not matter to a share: hard ones, then soft.
+        for _ in range(min(hard, WINDOW)):
+            self._judge_misses(article_id, False)
+        for _ in range(min(soft, WINDOW)):
+            self._judge_misses(article_id, True)
+        # Beyond a window's worth, the window's contents no longer change: just count.
+        self.health.judged += max(0, hard - WINDOW) + max(0, soft - WINDOW)
+        self.health.judged_soft += max(0, soft - WINDOW)
 
     def _judge_extraction(self, article_id: int, bad: bool) -> None:
         window = self._window_200
@@ -228,6 +267,8 @@ class HealthMonitor:
             self._bad_in_window -= window[0][1]
         window.append((article_id, bad))
         self._bad_in_window += bad
+        self.health.judged_200 += 1
+        self.health.judged_bad += bad
         if len(window) < MIN_PAGES:
             return
         share = self._bad_in_window / len(window)
@@ -239,7 +280,8 @@ class HealthMonitor:
                 health.dropped_at = article_id
             self._warn(
                 f"extraction health dropped at id {article_id}: {self._bad_in_window} of the "
-                f"last {len(window)} pages answered 200 held no article or an empty one "
+                f"last {len(window)} pages answered 200 held no article of their own, or one "
+                "without text or titled with site chrome "
                 f"(this corpus: {self._usual[0]:.0%}); the site's markup may have changed: "
                 f"see zkiz parse {article_id} -v"
             )
@@ -252,6 +294,8 @@ class HealthMonitor:
             self._soft_in_window -= window[0]
         window.append(soft)
         self._soft_in_window += soft
+        self.health.judged += 1
+        self.health.judged_soft += soft
         if len(window) < MIN_PAGES:
             return
         share = self._soft_in_window / len(window)

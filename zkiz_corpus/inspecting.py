@@ -83,7 +83,8 @@ def inspect_page(
 def _fetch(article_id: int, base_url: str, source: str | Path | None) -> Page:
     if source is not None:
         return open_source(source).get(article_id)
-    http = HttpSource(base_url, delay=0.0)
+    # One page for a person waiting: a failure is reported, not retried for minutes.
+    http = HttpSource(base_url, delay=0.0, retries=0)
     try:
         return http.get(article_id)
     finally:
@@ -92,8 +93,12 @@ def _fetch(article_id: int, base_url: str, source: str | Path | None) -> Page:
 
 def _read_saved(target: str | Path, stdin: BinaryIO | None) -> Page:
     if str(target) == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
+        stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise PageUnreadable("standard input is closed")
         return read_page(SAVED_PAGE_URL, stream)
+    if not str(target):
+        raise PageUnreadable("an empty path is no saved page")
     path = Path(target)
     if path.is_dir() or (path.exists() and not path.is_file()):
         raise PageUnreadable(f"{path} is not a saved page")

@@ -212,9 +212,9 @@ class CorpusReader:
             run.update(zip(columns, row))
             for name in ("arguments", "health"):
                 if isinstance(run[name], str):
-                    with contextlib.suppress(ValueError):
+                    with contextlib.suppress(ValueError, RecursionError):
                         run[name] = json.loads(run[name])
-            if isinstance(run["health"], dict):
+            if run["health"] is not None:  # checked: a hand-edited row must not crash status
                 run["health"] = Health.from_dict(run["health"]).as_dict()
             found.append(run)
         return found
@@ -244,9 +244,12 @@ class CorpusReader:
             raise damaged_state(self.path / STATE_FILE, exc) from exc
         last = self.runs(last=1)
         corpus_health = Health()
+        runs_dropped = 0
         for run in self.runs():
-            if isinstance(run["health"], dict):
-                corpus_health.add(Health.from_dict(run["health"]))
+            if run["health"] is not None:
+                health = Health.from_dict(run["health"])
+                corpus_health.add(health)
+                runs_dropped += health.dropped
         causes = "cause" if "cause" in self._columns("ids") else "NULL"
         by_cause = self._query(
             f"SELECT {causes}, count(*) FROM ids WHERE status = ? GROUP BY 1 ORDER BY 2 DESC",
@@ -266,7 +269,8 @@ class CorpusReader:
             "convert": self.conversion(),
             "failed_ids": self.failed(),
             "last_run": last[0] if last else None,
-            "health": corpus_health.as_dict(),  # summed over the runs; the last run's is in it
+            # Summed over the runs (the last run's is in last_run).
+            "health": {**corpus_health.as_dict(), "runs_dropped": runs_dropped},
             "size_bytes": size,
             "damage": self.quick_damage(),
         }

@@ -150,6 +150,7 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
     first, last = options.from_id, options.to_id
     retry_first: list[int] = []
     again: list[int] = []
+    rechecked: list[int] = []
     if first is None and held is not None:
         first = held[0]
     elif first is None:
@@ -164,13 +165,16 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
     if last is None and held is not None:
         last = held[-1]  # nothing lies past the last page the source holds
     if corpus is not None and held is None:
-        again = corpus.unsettled_misses(SOFT_MISSES, REPROBE_ATTEMPTS)
+        # Within the walk's range when one is given, as --recheck-missing; with none (a
+        # cron line), wherever they are.
+        again = corpus.unsettled_misses(REPROBE_ATTEMPTS, options.from_id, last)
         if again:
-            log.info("asking again for %d soft misses of a run whose health dropped", len(again))
-        rechecked = []
+            log.info("asking again for %d soft misses of runs whose health dropped", len(again))
         if options.recheck_missing is not None:
-            kinds = RECHECK_KINDS[options.recheck_missing]
-            rechecked = corpus.missing_ids(kinds, options.from_id, last)
+            kind = options.recheck_missing
+            rechecked = corpus.missing_ids(
+                RECHECK_KINDS[kind], options.from_id, last, unknown=kind in ("soft", "all")
+            )
         retry_first = sorted({*retry_first, *again, *rechecked})
     if last is not None and last < first:
         if options.from_id is None and held is not None:
@@ -188,6 +192,7 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
         recheck_missing_above=frontier,
         strict=options.strict,
         reprobe=frozenset(again),
+        rechecked=frozenset(rechecked) - frozenset(again),
     )
 
 
@@ -223,6 +228,8 @@ def check_options(options: FetchOptions) -> None:
         )
     if options.recheck_missing is not None and options.source is not None:
         raise OptionsError("--recheck-missing asks the site again: not with --source")
+    if options.recheck_missing is not None and options.corpus is None:
+        raise OptionsError("--recheck-missing asks again for a corpus's misses: give --corpus")
     if options.source is None:
         problem = base_url_problem(options.base_url)
         if problem is not None:

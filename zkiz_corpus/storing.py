@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from zkiz_corpus.health import SOFT_MISSES
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.records import dumps
 
@@ -77,6 +78,7 @@ _RUN_SETTINGS = ("arguments", "base_url", "source", "convert", "opencc", "versio
 _ADDED_COLUMNS = (
     ("ids", "run_id", "INTEGER"),
     ("ids", "cause", "TEXT"),
+    ("ids", "recheck", "INTEGER"),  # 1: a soft miss of a run whose health dropped
     ("runs", "outcome", "TEXT"),
     ("runs", "walked", "INTEGER"),
     ("runs", "not_in_source", "INTEGER"),
@@ -485,47 +487,45 @@ class Corpus:
         return next_id(self.db)
 
     def missing_ids(
-        self, causes: Iterable[Cause] | None, low: int | None = None, high: int | None = None
+        self,
+        causes: Iterable[Cause] | None,
+        low: int | None = None,
+        high: int | None = None,
+        *,
+        unknown: bool = False,
     ) -> list[int]:
-        """Ids recorded missing for one of ``causes`` (None: any), within [low, high]."""
+        """Ids recorded missing for one of ``causes`` (None: any), within [low, high];
+        with ``unknown``, also those recorded before misses had causes."""
         query = "SELECT id FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
         parameters: tuple = (Outcome.MISSING, low or 0, high or 2**63 - 1)
         if causes is not None:
             wanted = [cause.value for cause in causes]
-            query += f" AND cause IN ({', '.join('?' * len(wanted))})"
+            either = " OR cause IS NULL" if unknown else ""
+            query += f" AND (cause IN ({', '.join('?' * len(wanted))}){either})"
             parameters += tuple(wanted)
         return [row[0] for row in self.db.execute(query + " ORDER BY id", parameters)]
 
-    def unsettled_misses(self, causes: Iterable[Cause], max_attempts: int) -> list[int]:
-        """The ``causes`` misses of the last live run (one that fetched from the site),
-        if its health dropped or its misses surged: ids asked fewer than ``max_attempts``
-        times, to be asked again."""
-        row = self.db.execute(
-            "SELECT id, health FROM runs WHERE source IS NULL AND health IS NOT NULL "
-            "AND id != ? ORDER BY id DESC LIMIT 1",
-            (self.run_id or -1,),
-        ).fetchone()
-        if row is None:
-            return []
-        with contextlib.suppress(ValueError, TypeError):
-            health = json.loads(row[1])
-            if health.get("dropped") or health.get("surged"):
-                wanted = [cause.value for cause in causes]
-                return [
-                    found[0]
-                    for found in self.db.execute(
-                        "SELECT id FROM ids WHERE status = ? AND run_id = ? AND attempts < ? "
-                        f"AND cause IN ({', '.join('?' * len(wanted))}) ORDER BY id",
-                        (Outcome.MISSING, row[0], max_attempts, *wanted),
-                    )
-                ]
-        return []
+    def unsettled_misses(
+        self, max_attempts: int, low: int | None = None, high: int | None = None
+    ) -> list[int]:
+        """Soft misses of runs whose health dropped, not yet settled: to be asked again
+        while asked fewer than ``max_attempts`` times (within [low, high])."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM ids WHERE status = ? AND recheck = 1 AND attempts < ? "
+                "AND id BETWEEN ? AND ? ORDER BY id",
+                (Outcome.MISSING, max_attempts, low or 0, high or 2**63 - 1),
+            )
+        ]
 
-    def health_history(self) -> list[dict[str, Any]]:
-        """Each ended run's health counts, oldest first."""
+    def health_history(self) -> list[Any]:
+        """Each ended live run's health counts (as stored: check before use)."""
         found = []
-        for (text,) in self.db.execute("SELECT health FROM runs WHERE health IS NOT NULL"):
-            with contextlib.suppress(ValueError, TypeError):
+        for (text,) in self.db.execute(
+            "SELECT health FROM runs WHERE health IS NOT NULL AND source IS NULL"
+        ):
+            with contextlib.suppress(ValueError, TypeError, RecursionError):
                 found.append(json.loads(text))
         return found
 
@@ -608,6 +608,24 @@ class Corpus:
                     None if health is None else json.dumps(health),
                     self.run_id,
                 ),
+            )
+            if health is not None:
+                self._mark_rechecks(health)
+
+    def _mark_rechecks(self, health: dict[str, Any]) -> None:
+        """After a run whose health dropped, its soft misses are to be asked again; after
+        one that asked them again and found the site back, those still missing settle."""
+        if health.get("dropped") or health.get("surged"):
+            soft = [cause.value for cause in SOFT_MISSES]
+            self.db.execute(
+                "UPDATE ids SET recheck = 1 WHERE run_id = ? AND status = ? "
+                f"AND cause IN ({', '.join('?' * len(soft))})",
+                (self.run_id, Outcome.MISSING, *soft),
+            )
+        elif health.get("reprobed") and not health.get("still_down"):
+            self.db.execute(
+                "UPDATE ids SET recheck = NULL WHERE run_id = ? AND status = ? AND recheck = 1",
+                (self.run_id, Outcome.MISSING),
             )
 
     def add_article(self, record: dict[str, Any]) -> None:

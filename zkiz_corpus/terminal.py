@@ -236,8 +236,12 @@ def health_text(health: dict[str, Any]) -> str:
     if health.get("dropped"):
         at = health.get("dropped_at")
         line += f"; DROPPED at id {at} (zkiz parse {at} -v shows what is read)"
-    if health.get("surged"):
-        line += "; redirects and notices surged: their ids are asked again"
+    elif health.get("surged"):
+        line += "; misses surged (maintenance?): the next run asks for them again"
+    if health.get("still_down"):
+        line += "; the misses asked again were missing again"
+    if health.get("runs_dropped"):
+        line += f"; {plural(health['runs_dropped'], 'run')} with a drop"
     return line
 
 

@@ -146,7 +146,9 @@ class FetchResult:
 def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | None = None) -> Plan:
     """The ids to walk. No ``from_id``: a file source's first id (``held``, sorted), or
     after the corpus's newest article, its failed ids first. An open walk probes misses
-    past the newest article again: they may be posts not yet published."""
+    past the newest article again: they may be posts not yet published. Soft misses owed
+    another ask (their run's health dropped) and ``recheck_missing`` ids go first too,
+    within ``from_id``..``to_id`` when given."""
     first, last = options.from_id, options.to_id
     retry_first: list[int] = []
     again: list[int] = []

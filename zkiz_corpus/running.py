@@ -171,7 +171,11 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
         # cron line), wherever they are.
         again = corpus.unsettled_misses(REPROBE_ATTEMPTS, options.from_id, last)
         if again:
-            log.info("asking again for %d soft misses of runs whose health dropped", len(again))
+            log.info(
+                "asking again for %d soft misses of runs whose health dropped or whose "
+                "misses surged",
+                len(again),
+            )
         if options.recheck_missing is not None:
             kind = options.recheck_missing
             rechecked = corpus.missing_ids(

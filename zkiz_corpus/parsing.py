@@ -20,6 +20,7 @@ With ``explain``, it also says, line by line, what was dropped and why.
 
 from __future__ import annotations
 
+import html
 import re
 import warnings
 from bisect import bisect_left
@@ -90,7 +91,10 @@ _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _WRAP = "[ \\t\\r]*\\n[ \\t\\r\\n]*"
 _CJK_WRAP = re.compile(f"(?<=[{_CJK}]){_WRAP}(?=[{_CJK}0-9])|(?<=[{_CJK}0-9]){_WRAP}(?=[{_CJK}])")
 _TOKEN_SPLIT = re.compile(r"[-_\s:]+")
-_SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u200b\u2028\u2029]+")
+_ZERO_FONT = re.compile(r"font-size:0(?:\.0*)?(?:px|pt|em|rem|%)?(?:;|!|$)")
+_SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u2028\u2029]+")
+# Zero-width characters join what they sit between: no space is seen there.
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]+")
 _EDGE = " \t\r\n\f\v\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
 
 
@@ -111,6 +115,7 @@ class _Line:
     link_chars: int = 0
     heading_chars: int = 0
     hrefs: list[str] = field(default_factory=list)
+    href_set: set[str] = field(default_factory=set)  # the same, to ask "seen?" in O(1)
     text: str = ""
     index: int = -1  # in the page's lines
     # (href, text) of each link whose cut or scheme-less URL text was replaced by its href
@@ -150,7 +155,7 @@ class _Flattener:
             # 3's segment-break rule), nor between one and a digit (20日): hand-wrapped
             # HTML must not put spaces into Chinese text. Latin words keep theirs.
             text = _CJK_WRAP.sub("", text)
-        text = _SPACES.sub(" ", text).strip(_EDGE)
+        text = _SPACES.sub(" ", _ZERO_WIDTH.sub("", text)).strip(_EDGE)
         if text:
             line.text = text
             line.index = len(self.lines)
@@ -176,8 +181,10 @@ class _Flattener:
         line.chars += visible
         if self.ctx.links:
             line.link_chars += visible
-            if self.ctx.links[-1] not in line.hrefs:
-                line.hrefs.append(self.ctx.links[-1])
+            href = self.ctx.links[-1]
+            if href not in line.href_set:
+                line.href_set.add(href)
+                line.hrefs.append(href)
         if self.ctx.heading:
             line.heading_chars += visible
 
@@ -316,7 +323,11 @@ def _is_hidden(node: Tag) -> bool:
     style = node.get("style")
     if isinstance(style, str):
         compact = style.replace(" ", "").lower()
-        return "display:none" in compact or "visibility:hidden" in compact
+        return (
+            "display:none" in compact
+            or "visibility:hidden" in compact
+            or _ZERO_FONT.search(compact) is not None
+        )
     return False
 
 
@@ -376,8 +387,24 @@ def _url_match(text: str, href: str) -> int:
     """Whether ``text`` is the URL ``href`` as forum software shows it: whole, or its first
     and last characters around an ellipsis (32 + " ... " + 19 beyond 65 characters), with
     or without the scheme, percent-encoded or not. Words are never a URL."""
-    if len(text) < 4 or ("." not in text and "/" not in text) or not _WEB_HREF.match(href):
+    if len(text) < 4 or len(text) > _MAX_URL_TEXT or not _WEB_HREF.match(href):
         return _URL_NOT
+    if "." not in text and "/" not in text:
+        return _URL_NOT
+    found = _url_match_one(text, href)
+    if found == _URL_NOT and "&" in href:
+        # The forum writes a URL raw into both the href and the text, where "&param"
+        # reads as "¶m" (an HTML entity without its semicolon); the attribute keeps it.
+        found = _url_match_one(text, html.unescape(href))
+    return found
+
+
+# The forum cuts by bytes: a character cut in two shows as U+FFFD at the cut.
+_BROKEN = "\ufffd"
+_MAX_URL_TEXT = 4096  # a link text longer than this is no URL (and is not searched)
+
+
+def _url_match_one(text: str, href: str) -> int:
     # As written, then percent-decoded on both sides (one may show what the other encodes).
     decodings = (False, True) if "%" in text or "%" in href else (False,)
     if not _SPACE.search(text):
@@ -394,8 +421,8 @@ def _url_match(text: str, href: str) -> int:
             if bare and shown.rstrip("/") == _SCHEME.sub("", url, count=1).rstrip("/"):
                 return _URL_CUT  # "www.example.com/a" for http://www.example.com/a
     for cut in _ELLIPSIS.finditer(text):
-        head = text[: cut.start()].rstrip()
-        tail = text[cut.start() + len(cut.group(1)) :].lstrip()
+        head = text[: cut.start()].rstrip().rstrip(_BROKEN)
+        tail = text[cut.start() + len(cut.group(1)) :].lstrip().lstrip(_BROKEN)
         if len(head) < 8 or _SPACE.search(head) or _SPACE.search(tail):
             continue
         with_scheme = bool(_SCHEME.match(head))
@@ -428,38 +455,52 @@ def _is_internal(href: str, page_host: str | None) -> bool:
         parts = urlsplit(href)
     except ValueError:
         return False
-    if parts.scheme in ("javascript", "mailto"):
+    if parts.scheme == "javascript":
         return True
+    if parts.scheme == "mailto":
+        return False  # an address in the text (the forum links them) is content
     host = (parts.hostname or "").lower()
     if not parts.scheme and not host:
         return True
     return host in ARCHIVE_HOSTS or (page_host is not None and host == page_host)
 
 
-def _permalink_id(line: _Line) -> int | None:
+def _archive_id(url: str, page_host: str | None) -> int | None:
+    """The ``?id=`` of a link into the archive (a quoted blog's ``show.php?id=`` is not)."""
+    found = _link_id(url)
+    return found if found is not None and _is_internal(url, page_host) else None
+
+
+def _permalink_id(line: _Line, page_host: str | None) -> int | None:
     if not _PERMALINK.match(line.text):
         return None
     for href in line.hrefs:
-        found = _link_id(href)
+        found = _archive_id(href, page_host)
         if found is not None:
             return found
-    return _link_id(line.text)
+    url = _BARE_URL.search(line.text)
+    return _archive_id(url.group(1), page_host) if url else _link_id(line.text)
 
 
-def _find_permalinks(lines: list[_Line]) -> tuple[list[tuple[int, int]], set[int]]:
+def _find_permalinks(
+    lines: list[_Line], page_host: str | None
+) -> tuple[list[tuple[int, int]], set[int]]:
     """(line, id) of each permalink, and the permalinks whose URL sits on the next line
     ("PermaLink:<br>https://...?id=N"), so that line is not taken for the next article."""
     found: list[tuple[int, int]] = []
     url_on_next_line: set[int] = set()
     for index, line in enumerate(lines):
-        article_id = _permalink_id(line)
+        article_id = _permalink_id(line, page_host)
         if article_id is None and _PERMALINK_LABEL.fullmatch(line.text) and index + 1 < len(lines):
             following = lines[index + 1]
             if _BARE_URL.fullmatch(following.text) or (
                 following.hrefs and following.link_chars >= 0.9 * following.chars
             ):
-                article_id = next(filter(None, map(_link_id, following.hrefs)), None)
-                article_id = article_id or _link_id(following.text)
+                ids = (_archive_id(href, page_host) for href in following.hrefs)
+                article_id = next(filter(None, ids), None)
+                shown = _BARE_URL.search(following.text)
+                if article_id is None and shown is not None:
+                    article_id = _archive_id(shown.group(1), page_host)
                 if article_id is not None:
                     url_on_next_line.add(index)
         if article_id is not None:
@@ -467,21 +508,35 @@ def _find_permalinks(lines: list[_Line]) -> tuple[list[tuple[int, int]], set[int
     return found, url_on_next_line
 
 
-def _bare_url(line: _Line, page_url: str | None) -> str | None:
-    """The URL a line that is only a URL stands for. Its link's ``href`` when that is the
-    same URL (whole, or completing a cut text); else the URL as shown, since the href may
-    be a redirector; none for a cut URL that its link does not complete."""
-    match = _BARE_URL.fullmatch(line.text)
-    if not match:
-        return None
-    url = match.group(1)
-    if len(line.hrefs) == 1:
-        href = line.hrefs[0]
-        if page_url and not _WEB_HREF.match(href) and not href.startswith("#"):
-            href = urljoin(page_url, href)
-        if _url_match(url, href) != _URL_NOT:
-            return href
-    return None if _ELLIPSIS.search(url) else url
+def _bare_url(line: _Line, page_url: str | None) -> tuple[str, str] | None:
+    """The URL a line that is only a URL stands for, and what follows it on the line.
+
+    Its link's ``href`` when that is the same URL (whole, or completing a cut text); else
+    the URL as shown, since the href may be a redirector; none for a cut URL that its link
+    does not complete. The forum's auto-linker ends a URL where other text begins
+    ("URL（第一財經）"): a short note after the link is kept apart, for the text.
+    """
+    href = line.hrefs[0] if len(line.hrefs) == 1 else None
+    if href is not None and page_url and not _WEB_HREF.match(href) and not href.startswith("#"):
+        href = urljoin(page_url, href)
+    match = _BARE_URL.fullmatch(line.text) if len(line.text) <= _MAX_URL_TEXT else None
+    if match:
+        url = match.group(1)
+        if href is not None and _url_match(url, href) != _URL_NOT:
+            return href, ""
+        if href is not None and _WEB_HREF.match(href) and url.startswith(href):
+            note = url[len(href) :]
+            if note and not note[0].isascii() and len(note) <= _MAX_NOTE:
+                return href, note
+        return None if _ELLIPSIS.search(url) else (url, "")
+    if href is not None and _WEB_HREF.match(href) and line.text.startswith(href):
+        note = line.text[len(href) :].strip(_EDGE)
+        if note and len(note) <= _MAX_NOTE:
+            return href, note
+    return None
+
+
+_MAX_NOTE = 40  # characters after a source link that are a note on it, not a paragraph
 
 
 def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
@@ -490,13 +545,21 @@ def _is_link_list(line: _Line, article_id: int, page_host: str | None) -> bool:
         return False
     if not all(_is_internal(href, page_host) for href in line.hrefs):
         return False
+    if _is_heading(line) and all(_link_id(href) is None for href in line.hrefs):
+        return False  # a heading linked to its post elsewhere ("/abby/123", "#"): a title
     return _BARE_URL.fullmatch(line.text) is None and all(
         _link_id(href) != article_id for href in line.hrefs
     )
 
 
+def _is_heading(line: _Line) -> bool:
+    return bool(line.chars) and line.heading_chars >= 0.9 * line.chars
+
+
 def _is_heading_like(line: _Line, article_id: int, page_title: str = "") -> bool:
-    if line.chars and line.heading_chars >= 0.9 * line.chars:
+    if line.text.endswith((":", "：")):
+        return False  # a label ("編者按：") opens a paragraph; it titles nothing
+    if _is_heading(line):
         return True
     if page_title and len(line.text) >= 4 and line.text in page_title:
         return True  # the page's <title> names it
@@ -554,25 +617,41 @@ def _article_lines(
 ) -> list[_Line]:
     """Drop chrome from one article's segment, then cut what precedes its title."""
     kept = _without_chrome(lines, article_id, page_host, events)
-    while kept and (
-        _DATELINE.fullmatch(kept[0].text)
-        or (kept[0].hrefs and _BREADCRUMB.fullmatch(kept[0].text) and len(kept[0].text) <= 60)
-    ):
+    while kept and _is_dateline_or_trail(kept[0]):
+        if _is_heading_like(kept[0], article_id, page_title) and not any(
+            _is_heading_like(line, article_id, page_title) for line in kept[1:6]
+        ):
+            break  # a date or a stock code in the heading is the title ("00700")
         _drop(events, kept[0], "date or breadcrumb before the title")
         kept = kept[1:]
     # The title is the heading-like first line; plain short lines before a heading are
-    # leftover chrome (a banner in plain text, the previous article's comments).
+    # leftover chrome (a banner in plain text, the previous article's comments). A source
+    # URL (off the archive) comes after the title: a heading after one is in the body.
     opening: list[_Line] = []
     for line in kept:
         if len(line.text) >= 60 or len(opening) == 6:
             break
         opening.append(line)
+        shown = _BARE_URL.fullmatch(line.text) if opening[1:] else None
+        if shown is not None and not _is_internal(shown.group(1), page_host):
+            opening.pop()
+            break
     for position, line in enumerate(opening):
         if _is_heading_like(line, article_id, page_title):
             for dropped in kept[:position]:
                 _drop(events, dropped, "before the title")
             return kept[position:]
     return kept
+
+
+def _is_dateline_or_trail(line: _Line) -> bool:
+    """A date or time alone, or a breadcrumb trail of links; never a URL."""
+    text = line.text
+    if len(text) > 60 or _BARE_URL.fullmatch(text):
+        return False
+    if len(text) <= 40 and _DATELINE.fullmatch(text):
+        return True
+    return bool(line.hrefs) and _BREADCRUMB.fullmatch(text) is not None
 
 
 # A small page whose text says the post is not there: not found, deleted, under upkeep.
@@ -677,7 +756,7 @@ def _read(flattener: _Flattener, page_url: str | None) -> ParsedPage:
     page_host = (urlsplit(page_url).hostname or "").lower() if page_url else None
     events: _Events = [] if flattener.explain else None
 
-    permalinks, url_lines = _find_permalinks(lines)
+    permalinks, url_lines = _find_permalinks(lines, page_host)
     permalink_lines = [index for index, _ in permalinks]  # ascending
 
     def permalinks_within(start: int, end: int) -> int:
@@ -717,6 +796,10 @@ def _read(flattener: _Flattener, page_url: str | None) -> ParsedPage:
         content_from = max(start, boundary)
         has_content = kept_before[index] - kept_before[min(content_from, index)] > 0
         segment_start = content_from if has_content else boundary
+        if has_content and content_from > boundary:
+            segment_start = _title_before(
+                lines, chrome, segment_start, boundary, article_id, flattener.page_title
+            )
         boundary = max(index + 1 + (index in url_lines), end)
         if events is not None:
             permalink_end = index + 1 + (index in url_lines)
@@ -738,21 +821,18 @@ def _read(flattener: _Flattener, page_url: str | None) -> ParsedPage:
                 events.append((index, f"no title or text before the permalink of id {article_id}"))
             continue
         title, rest = body[0].text, body[1:]
-        source_url = _bare_url(rest[0], page_url) if rest else None
+        found = _bare_url(rest[0], page_url) if rest else None
+        source_url = found[0] if found is not None else None
         if events is not None:
             events.append((body[0].index, f"title of id {article_id}: {_clip(title)}"))
             if source_url is not None:
                 events.append((rest[0].index, _source_event(article_id, source_url, rest[0])))
-        if source_url is not None:
-            rest = rest[1:]
+        texts = [line.text for line in rest]
+        if found is not None:
+            texts[0:1] = [found[1]] if found[1] else []
         seen.add(article_id)
         articles.append(
-            Article(
-                id=article_id,
-                title=title,
-                text="\n".join(line.text for line in rest),
-                source_url=source_url,
-            )
+            Article(id=article_id, title=title, text="\n".join(texts), source_url=source_url)
         )
     if events is None:
         return ParsedPage(articles)
@@ -796,6 +876,34 @@ def _explain_the_rest(
         for left in _without_chrome(run, -1, page_host, events):
             _drop(events, left, "outside any article")
         run = []
+
+
+def _title_before(
+    lines: list[_Line],
+    chrome: list[int],
+    start: int,
+    boundary: int,
+    article_id: int,
+    page_title: str,
+) -> int:
+    """Where an article's segment starts when its permalink's block begins after its
+    title: a template's ``<h1>`` beside the body that holds the permalink, or a stray
+    ``<div>`` in stored HTML that pulled the permalink into the body. If the block does
+    not open with a heading but one stands just before it (since the previous article),
+    the segment starts there."""
+    first = next((i for i in range(start, len(lines)) if not chrome[i]), None)
+    if first is None or _is_heading_like(lines[first], article_id, page_title):
+        return start
+    looked = 0
+    for i in range(start - 1, boundary - 1, -1):
+        if chrome[i]:
+            continue
+        if _is_heading_like(lines[i], article_id, page_title):
+            return i
+        looked += 1
+        if looked == 3:
+            break
+    return start
 
 
 def _own_container(

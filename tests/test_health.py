@@ -135,20 +135,33 @@ def test_articles_turning_empty_is_a_drop_too(tmp_path):
 
 
 def test_the_corpus_norm_is_the_baseline_not_a_fixed_share(tmp_path):
-    """A corpus where half the 200 pages have always been article-less is not alarmed
-    by a window where half are: it is alarmed when nearly all are."""
-    pages = {}
-    for n in range(1, 401):
-        pages[n] = page(markup_div_br([article(n)])) if n % 2 else page(SCRIPT_RENDERED % (n, n))
-    with Archive(pages) as archive:
+    """A corpus where a third of the 200 pages have always been article-less is not
+    alarmed by a window where half are, and is when most are; a run that dropped does
+    not teach the norm."""
+
+    def share_poor(first: int, count: int, every: int) -> dict:
+        return {
+            n: page(SCRIPT_RENDERED % (n, n))
+            if n % every == 0
+            else page(markup_div_br([article(n)]))
+            for n in range(first, first + count)
+        }
+
+    with Archive(share_poor(1, 400, 3)) as archive:  # a third poor: the norm
         corpus = tmp_path / "c"
         first = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "400"))
-        assert first.returncode == 0
-        assert len(warnings_in(first.stderr)) == 1  # no history yet: 50% is a drop
-        second = run_zkiz(
-            *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "400", "--refetch")
-        )
-        assert warnings_in(second.stderr) == []  # half is this corpus's norm now
+        assert first.returncode == 0 and warnings_in(first.stderr) == []
+        archive.pages.update(share_poor(401, 200, 2))  # half: within this corpus's norm
+        second = run_zkiz(*fetch_args(archive, corpus, "--from-id", "401", "--to-id", "600"))
+        assert warnings_in(second.stderr) == []
+        archive.pages.update({n: page(SCRIPT_RENDERED % (n, n)) for n in range(601, 1001)})
+        for first_id in (601, 701, 801, 901):  # a broken template, night after night
+            night = run_zkiz(
+                *fetch_args(
+                    archive, corpus, "--from-id", str(first_id), "--count", "100", "--strict"
+                )
+            )
+            assert night.returncode == 65, (first_id, night.stderr)
 
 
 # ---- soft misses are asked again ---------------------------------------------------
@@ -307,18 +320,21 @@ def feed(monitor, kinds, first: int = 1) -> None:
         monitor.page(first + offset, kind)
 
 
-def test_misses_that_end_an_open_walk_are_the_archive_edge_not_a_surge():
+def test_misses_a_walk_ends_on_past_every_article_are_the_archive_edge_not_a_surge():
     from zkiz_corpus.health import HealthMonitor, PageKind
 
     said: list[str] = []
     monitor = HealthMonitor(on_warning=said.append)
     feed(monitor, [PageKind.ARTICLE] * 30 + [PageKind.REDIRECT] * 100)
-    health = monitor.end(open_walk=True, last_id=130)
+    health = monitor.end(open_walk=True, last_id=130, edge=30)  # nothing past id 30
     assert not health.surged and said == []
     bounded = HealthMonitor(on_warning=said.append)
     feed(bounded, [PageKind.ARTICLE] * 30 + [PageKind.REDIRECT] * 100)
-    assert bounded.end(open_walk=False, last_id=130).surged
-    assert len(said) == 1 and "maintenance" in said[0]
+    assert bounded.end(open_walk=False, last_id=130, edge=30).surged  # a bounded walk
+    inside = HealthMonitor(on_warning=said.append)
+    feed(inside, [PageKind.ARTICLE] * 30 + [PageKind.REDIRECT] * 100)
+    assert inside.end(open_walk=True, last_id=130, edge=500).surged  # an article past them
+    assert len(said) == 2 and "maintenance" in said[0]
 
 
 def test_a_second_bad_stretch_warns_again_after_recovering():
@@ -354,28 +370,28 @@ def test_the_library_reports_health_and_a_strict_stop(switching_archive, tmp_pat
 
 
 def test_a_cron_night_past_the_newest_article_does_not_blind_the_corpus(tmp_path):
-    """The misses that end an open walk are not the corpus's norm: a maintenance hour
-    after a quiet cron night is still seen, and heals."""
+    """The misses a walk ends on, past every article, are the archive's edge, not the
+    corpus's norm: a maintenance hour inside the archive after quiet nights is still
+    seen, and heals; ids past the newest article are asked again by any run."""
     corpus = tmp_path / "c"
     pages = good_pages(range(1, 301))
+    pages.update({n: redirect("/") for n in range(301, 601)})  # unpublished ids
     with Archive(pages) as archive:
-        first = run_in_process(
-            *fetch_args(archive, corpus, "--from-id", "1", "--max-misses", "300")
-        )
-        assert first.returncode == 0
-        for n in range(301, 601):  # a quiet night: unpublished ids redirect home
+        first = run_zkiz(*fetch_args(archive, corpus, "--from-id", "101", "--max-misses", "300"))
+        assert first.returncode == 0 and warnings_in(first.stderr) == []
+        night = run_zkiz(*fetch_args(archive, corpus, "--max-misses", "300"))
+        assert night.returncode == 0 and warnings_in(night.stderr) == []
+        for n in range(1, 101):  # later, a maintenance hour over older ids
             archive.pages[n] = redirect("/")
-        assert run_in_process(*fetch_args(archive, corpus, "--max-misses", "300")).returncode == 0
-        for n in range(1001, 1101):  # later, a maintenance hour over a bounded crawl
-            archive.pages[n] = redirect("/")
-        down = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1001", "--to-id", "1100"))
+        down = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "100"))
         assert "maintenance" in down.stderr.decode()
-        archive.pages.update(good_pages(range(1001, 1101)))
+        archive.pages.update(good_pages(range(1, 101)))
+        archive.pages.update(good_pages(range(301, 311)))  # and ten new posts
         archive.requests.clear()
-        back = run_in_process(*fetch_args(archive, corpus, "--from-id", "1001", "--to-id", "1100"))
+        back = run_in_process(*fetch_args(archive, corpus, "--max-misses", "5"))
         assert back.returncode == 0
-    assert asked_ids(archive) == list(range(1001, 1101))
-    assert status(corpus)["articles"] == 400
+    assert asked_ids(archive) == [*range(1, 101), *range(301, 316)]
+    assert status(corpus)["articles"] == 310
 
 
 @pytest.mark.parametrize("between", ["unreachable", "interrupted-before-any-page"])
@@ -558,3 +574,126 @@ def test_the_corpus_line_counts_runs_with_a_drop_and_names_no_summed_id(
     text = run_in_process("status", "--corpus", str(corpus)).stdout.decode()
     corpus_line = next(line for line in text.splitlines() if line.startswith("corpus health"))
     assert "2 runs with a drop" in corpus_line and "DROPPED" not in corpus_line
+
+
+# ---- found by a second outside attack ------------------------------------------------
+
+
+def test_small_nights_are_judged_together(tmp_path):
+    """A dozen new posts a night, all empty under a new template: the windows carry over
+    from night to night, so --strict fails within two nights, not never."""
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(1, 301))) as archive:
+        assert (
+            run_in_process(
+                *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "300")
+            ).returncode
+            == 0
+        )
+        codes = []
+        for night in range(4):
+            first = 301 + 12 * night
+            archive.pages.update(
+                {
+                    n: page(markup_div_br([ArticleSpec(n, f"第{n}號", ())]))
+                    for n in range(first, first + 12)
+                }
+            )
+            done = run_in_process(*fetch_args(archive, corpus, "--max-misses", "3", "--strict"))
+            codes.append(done.returncode)
+    assert 65 in codes[:3], codes
+    summary = status(corpus)
+    text = run_in_process("status", "--corpus", str(corpus)).stdout.decode()
+    assert "--refetch --from-id" in text, text
+    assert summary["articles"] > 300
+
+
+def test_misses_before_an_article_seen_ahead_are_judged_not_taken_for_the_edge(tmp_path):
+    """Page 51 also shows article 120; 52-119 are a maintenance hour: the open walk
+    must not take them for the archive's edge."""
+    corpus = tmp_path / "c"
+    pages = good_pages(range(1, 51))
+    pages[51] = page(markup_div_br([article(51), article(120)]))
+    pages.update({n: redirect("/") for n in range(52, 120)})
+    with Archive(pages) as archive:
+        down = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--max-misses", "100"))
+        assert "maintenance" in down.stderr.decode()
+        archive.pages.update(good_pages(range(52, 120)))
+        back = run_in_process(*fetch_args(archive, corpus, "--max-misses", "3"))
+        assert back.returncode == 0
+    assert status(corpus)["articles"] == 120
+
+
+def test_a_gap_of_404s_sprinkled_with_redirects_is_no_surge():
+    from zkiz_corpus.health import HealthMonitor, PageKind
+
+    said: list[str] = []
+    monitor = HealthMonitor(on_warning=said.append)
+    gap = [PageKind.REDIRECT if n % 3 == 0 else PageKind.NOT_FOUND for n in range(150)]
+    feed(monitor, [PageKind.ARTICLE] * 30 + gap + [PageKind.ARTICLE])
+    assert not monitor.health.surged and said == []
+
+
+def test_gap_pages_listing_the_next_posts_are_not_poor(tmp_path):
+    """If the site answers a gap id with the posts after it (as ?id=262804 shows 263624),
+    a first crawl is not a drop."""
+    corpus = tmp_path / "c"
+    pages = {}
+    for n in range(1, 121):
+        pages[n] = (
+            page(markup_div_br([article(n)]))
+            if n % 4 == 0
+            else page(markup_div_br([article(4 * (n // 4 + 1))]))
+        )
+    with Archive(pages) as archive:
+        done = run_zkiz(
+            *fetch_args(archive, corpus, "--from-id", "1", "--to-id", "120", "--strict")
+        )
+    assert done.returncode == 0, done.stderr
+    assert warnings_in(done.stderr) == []
+
+
+def test_asks_are_owed_from_the_moment_the_health_drops(tmp_path):
+    """The owed mark is committed with the misses, not only when the run ends: a run
+    killed after its warning leaves them owed."""
+    from zkiz_corpus.outcomes import Cause
+    from zkiz_corpus.storing import Corpus
+
+    corpus = Corpus(tmp_path / "c")
+    corpus.start_run("2026-11-27T00:00:00Z")
+    for n in range(1, 6):
+        corpus.add_missing(n, "redirect to /", "2026-11-27T00:00:00Z", Cause.REDIRECT)
+    corpus.add_missing(6, "HTTP 404", "2026-11-27T00:00:00Z", Cause.HTTP_STATUS)
+    corpus.commit()
+    corpus.owe_asks()
+    corpus.add_missing(7, "redirect to /", "2026-11-27T00:00:00Z", Cause.REDIRECT)
+    corpus.commit()
+    corpus.close()  # as a kill -9 leaves it: the run never ended
+    again = Corpus(tmp_path / "c")
+    try:
+        assert again.unsettled_misses(4) == [1, 2, 3, 4, 5, 7]
+    finally:
+        again.close()
+
+
+def test_parse_of_an_id_whose_page_shows_only_others_says_so(tmp_path):
+    with Archive({5: page(markup_div_br([article(9)]))}) as archive:
+        done = run_zkiz("parse", "5", "--base-url", archive.base_url)
+    assert done.returncode == 1
+    assert [r["id"] for r in jsonl(done.stdout)] == [9]
+    assert "id 5 is not on its page (it shows 9)" in done.stderr.decode()
+
+
+def test_parse_reads_a_pipe(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "page"
+    os.mkfifo(fifo)
+    html = markup_div_br([article(12)]).encode()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(html))
+    writer.start()
+    done = run_zkiz("parse", str(fifo))
+    writer.join()
+    assert done.returncode == 0, done.stderr
+    assert [r["id"] for r in jsonl(done.stdout)] == [12]

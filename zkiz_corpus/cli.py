@@ -379,8 +379,9 @@ def parse(target: str, base_url: str, source: Path | None, convert: str, verbose
     reads one from standard input. The tool for a record that looks wrong.
 
     \b
-    Exit status: 0 the page holds articles; 1 it holds none (the reason on stderr), or
-    it could not be fetched; 2 usage error.
+    Exit status: 0 the page holds articles (the id's own, for an ID); 1 it holds none,
+    or not the id asked for (the reason on stderr, what it holds on stdout), or it could
+    not be fetched; 2 usage error.
 
     \b
     Examples:

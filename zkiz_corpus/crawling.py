@@ -62,6 +62,7 @@ class Store(Protocol):
     def add_failed(
         self, article_id: int, reason: str | None, fetched_at: str, cause: Cause | None = None
     ) -> None: ...
+    def owe_asks(self) -> None: ...  # this run's soft misses are to be asked again
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Plan:
     recheck_missing_above: int | None = None  # ids recorded missing above this are re-probed
     strict: bool = False  # stop when extraction health drops
     reprobe: frozenset[int] = frozenset()  # soft misses of a bad run (also in retry_first)
+    newest: int | None = None  # the newest article the corpus held before the run
     rechecked: frozenset[int] = frozenset()  # misses asked again on purpose (also there)
 
 
@@ -137,6 +139,9 @@ class StreamStore:
         pass
 
     def add_failed(self, article_id: int, *rest: Any) -> None:
+        pass
+
+    def owe_asks(self) -> None:
         pass
 
 
@@ -200,6 +205,8 @@ class Crawler:
         # write it again; pruned behind the walk (pages show their own and later ids).
         self._written_this_run: set[int] = set()
         self._retry_set: set[int] = set()
+        self._newest_seen: int | None = None  # the newest article this run met
+        self._owing = False
 
     def _ids(self, plan: Plan) -> Iterator[int]:
         """Failed ids to retry first, then the walk (without those already retried).
@@ -264,6 +271,8 @@ class Crawler:
                         self.stats.articles += 1
                     else:
                         self.stats.held += 1
+                    if status is Outcome.ARTICLE and article_id not in self._retry_set:
+                        self._met_article(article_id)
                     if article_id not in self._retry_set:  # only the walk's own ids
                         misses = 0 if status is Outcome.ARTICLE else misses + 1
                 else:
@@ -274,6 +283,7 @@ class Crawler:
                             # earlier page: it is an article, whatever this fetch said.
                             found_here = True
                             self.stats.articles += 1
+                            self._met_article(article_id)
                         else:
                             found_here = self._handle(fetched, plan)
                     finally:
@@ -308,7 +318,12 @@ class Crawler:
         finally:
             if executor is not None:
                 executor.shutdown([work for _, _, work, _ in window if isinstance(work, Future)])
-            self.monitor.end(open_walk=plan.last is None, last_id=last_walked)
+            edges = [n for n in (plan.newest, self._newest_seen) if n is not None]
+            self.monitor.end(
+                open_walk=plan.last is None,
+                last_id=last_walked,
+                edge=max(edges) if edges else None,
+            )
         return self.stats
 
     def _known_status(self, article_id: int, plan: Plan) -> Outcome | None:
@@ -351,6 +366,16 @@ class Crawler:
             reprobe=article_id in plan.reprobe,
             retried=article_id in self._retry_set,
         )
+        health = self.stats.health
+        if (health.dropped or health.surged) and not self._owing:
+            self._owing = True  # said now, kept now: a kill -9 must not lose the asks
+            self.store.owe_asks()
+
+    def _met_article(self, article_id: int) -> None:
+        """An article in the walk: the misses before it are inside the archive."""
+        if self._newest_seen is None or article_id > self._newest_seen:
+            self._newest_seen = article_id
+        self.monitor.known_article(article_id)
 
     def _in_range(self, article_id: int, plan: Plan) -> bool:
         if article_id in self._retry_set:
@@ -385,6 +410,8 @@ class Crawler:
             return False
         parsed = self.pages.read(page)
         kind = PageKind.OTHER_IDS if parsed.articles else PageKind.NO_ARTICLE
+        if parsed.articles and all(article.id > article_id for article in parsed.articles):
+            kind = PageKind.LISTING  # the site may show a gap as the posts after it
         for article in parsed.articles:
             if article.id == article_id:
                 kind = PageKind.EMPTY if is_poor(article) else PageKind.ARTICLE
@@ -397,6 +424,8 @@ class Crawler:
             self._written_this_run.add(article.id)
             self.store.add_article(self.pages.record(article, fetched_at))
             self.monitor.article(article)
+            if self._newest_seen is None or article.id > self._newest_seen:
+                self._newest_seen = article.id
             self.stats.records += 1
         if kind is PageKind.NO_ARTICLE and parsed.notice is not None:
             kind = PageKind.NOTICE

@@ -52,6 +52,7 @@ class PageKind(Enum):
     """What one fetched id's page was, for health."""
 
     ARTICLE = "article"  # its article, with a body
+    LISTING = "listing"  # later ids' articles only: the site showing the next posts
     EMPTY = "empty"  # its article, with no body, or titled with the site's chrome
     OTHER_IDS = "other-ids"  # a page of other ids' articles only
     NO_ARTICLE = "no-article"  # a 200 page with no article at all, and no notice
@@ -62,6 +63,7 @@ class PageKind(Enum):
 
 _ANSWERED_200 = {
     PageKind.ARTICLE,
+    PageKind.LISTING,
     PageKind.EMPTY,
     PageKind.OTHER_IDS,
     PageKind.NO_ARTICLE,
@@ -103,10 +105,17 @@ class Health:
     surged: bool = False  # redirects, notices and pages without an article crowded a window
     still_down: bool = False  # the soft misses asked again are mostly misses again
     dropped_at: int | None = None  # the id at which the first drop was seen
+    poor_from: int | None = None  # the first poor page of that stretch this run saw
+    edge_from: int | None = None  # the misses the walk ended on, past every article
+    # The windows' last flags ("0"/"1"), carried into the next live run.
+    window_200: str = ""
+    window_all: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
-        """The counts, and the shares people read."""
+    def as_dict(self, *, windows: bool = False) -> dict[str, Any]:
+        """The counts, and the shares people read (and, to store, the windows' ends)."""
         found = asdict(self)
+        if not windows:
+            del found["window_200"], found["window_all"]
         found["source_url_share"] = _share(self.with_source_url, self.articles)
         found["mean_text_chars"] = round(self.text_chars / self.articles) if self.articles else None
         found["no_article_share"] = _share(self.no_article, self.pages_200)
@@ -121,8 +130,10 @@ class Health:
             return health
         for item in fields(cls):
             value = data.get(item.name)
-            if item.name == "dropped_at":
-                health.dropped_at = value if _is_count(value) else None
+            if item.name in _OPTIONAL_IDS:
+                setattr(health, item.name, value if _is_count(value) else None)
+            elif item.name in ("window_200", "window_all"):
+                setattr(health, item.name, _flags(value))
             elif isinstance(getattr(health, item.name), bool):
                 setattr(health, item.name, value is True)
             elif _is_count(value):
@@ -130,11 +141,15 @@ class Health:
         return health
 
     def add(self, other: Health) -> None:
-        """Sum the counts (the corpus's health); flags and ``dropped_at`` are a run's."""
+        """Sum the counts (the corpus's health); flags, ids and windows are a run's."""
         for item in fields(self):
             mine, theirs = getattr(self, item.name), getattr(other, item.name)
-            if item.name != "dropped_at" and not isinstance(mine, bool):
+            counted = isinstance(mine, int) and not isinstance(mine, bool)
+            if counted and item.name not in _OPTIONAL_IDS:
                 setattr(self, item.name, mine + theirs)
+
+
+_OPTIONAL_IDS = ("dropped_at", "poor_from", "edge_from")
 
 
 def _is_count(value: Any) -> bool:
@@ -150,7 +165,8 @@ def baseline(history: Iterable[Health]) -> tuple[float, float]:
     until it has HISTORY_PAGES of history to speak from."""
     total = Health()
     for health in history:
-        total.add(health)
+        if not (health.dropped or health.surged):  # a bad run is no norm to learn
+            total.add(health)
     bad = total.judged_bad / total.judged_200 if total.judged_200 >= HISTORY_PAGES else 0.0
     soft = total.judged_soft / total.judged if total.judged >= HISTORY_PAGES else 0.0
     return bad, soft
@@ -163,25 +179,39 @@ def is_poor(article: Article) -> bool:
 
 class HealthMonitor:
     """Counts a run's pages and articles, and calls ``on_warning`` with one line for
-    people when a window of pages turns bad (once per bad stretch)."""
+    people when a window of pages turns bad (once per bad stretch).
+
+    ``carried`` is the end of the windows of the runs before (``Health.window_200``,
+    ``window_all``): a night of a dozen new posts is judged with the nights before it.
+    ``owes_asks`` says whether misses of a bad run are asked again (a corpus, live).
+    """
 
     def __init__(
         self,
         *,
         usual: tuple[float, float] = (0.0, 0.0),
         on_warning: Callable[[str], None] | None = None,
+        carried: tuple[str, str] = ("", ""),
+        owes_asks: bool = True,
     ) -> None:
         self.health = Health()
         self.drop_threshold = max(DROP_SHARE, usual[0] + DROP_MARGIN)
         self.surge_threshold = max(SURGE_SHARE, usual[1] + DROP_MARGIN)
         self._usual = usual
         self._on_warning = on_warning
-        self._window_200: deque[tuple[int, bool]] = deque(maxlen=WINDOW)
-        self._bad_in_window = 0
-        self._window_all: deque[bool] = deque(maxlen=WINDOW)
-        self._soft_in_window = 0
-        # Misses not yet known to lie before an article: how many, how many soft.
-        self._pending = self._pending_soft = 0
+        self._owes_asks = owes_asks
+        # (id, poor) of the last pages answered 200; carried pages have no id here (0).
+        self._window_200: deque[tuple[int, bool]] = deque(
+            ((0, flag == "1") for flag in _flags(carried[0])), maxlen=WINDOW
+        )
+        self._bad_in_window = sum(bad for _, bad in self._window_200)
+        self._window_all: deque[bool] = deque(
+            (flag == "1" for flag in _flags(carried[1])), maxlen=WINDOW
+        )
+        self._soft_in_window = sum(self._window_all)
+        # Misses not yet known to lie before an article, in order: [soft, count] runs.
+        self._pending: list[list[Any]] = []
+        self._pending_from: int | None = None  # the first of them
         self._in_drop = False
         self._in_surge = False
 
@@ -230,36 +260,47 @@ class HealthMonitor:
         if kind in _ANSWERED_200:
             self._judge_extraction(article_id, kind in _BAD_200)
         if kind in (PageKind.ARTICLE, PageKind.EMPTY):
-            self._settle_pending(article_id)
+            self.known_article(article_id)
             self._judge_misses(article_id, False)
         elif retried:
             self._judge_misses(article_id, kind in _SOFT)
         else:
-            self._pending += 1
-            self._pending_soft += kind in _SOFT
+            soft = kind in _SOFT
+            if self._pending and self._pending[-1][0] == soft:
+                self._pending[-1][1] += 1
+            else:
+                self._pending.append([soft, 1])
+            if self._pending_from is None:
+                self._pending_from = article_id
 
-    def end(self, *, open_walk: bool, last_id: int | None) -> Health:
-        """The run's health. The misses that ended an open walk are the edge of the
-        archive (posts not yet published, probed again anyway), not a surge."""
-        if not open_walk and last_id is not None:
-            self._settle_pending(last_id)
-        self._pending = self._pending_soft = 0
+    def known_article(self, article_id: int) -> None:
+        """An article at ``article_id`` (fetched, or held already): the misses before it
+        lie inside the archive, not at its edge."""
+        pending, self._pending, self._pending_from = self._pending, [], None
+        for soft, count in pending:
+            for _ in range(min(count, WINDOW)):
+                self._judge_misses(article_id, soft)
+            # Past a window's worth of one kind, the window no longer changes: count.
+            self.health.judged += max(0, count - WINDOW)
+            self.health.judged_soft += soft * max(0, count - WINDOW)
+
+    def end(self, *, open_walk: bool, last_id: int | None, edge: int | None) -> Health:
+        """The run's health. The misses an open walk ended on, past every article the
+        corpus holds (``edge``: its newest), are the archive's edge: posts not yet
+        published, probed again by the next open walk anyway, not a surge; the first of
+        them is ``edge_from``. A bounded walk trusts its misses, so it judges them."""
+        pending = self._pending_from
+        if open_walk and pending is not None and (edge is None or pending > edge):
+            self.health.edge_from = self._pending_from
+            self._pending, self._pending_from = [], None
+        elif last_id is not None:
+            self.known_article(last_id)
         health = self.health
         if health.reprobed and health.reprobed_soft >= SURGE_SHARE * health.reprobed:
             health.still_down = True  # what was asked again is still not there
+        health.window_200 = "".join("1" if bad else "0" for _, bad in self._window_200)
+        health.window_all = "".join("1" if soft else "0" for soft in self._window_all)
         return health
-
-    def _settle_pending(self, article_id: int) -> None:
-        soft, hard = self._pending_soft, self._pending - self._pending_soft
-        self._pending = self._pending_soft = 0
-        # The order within the run does not matter to a share: hard ones, then soft.
-        for _ in range(min(hard, WINDOW)):
-            self._judge_misses(article_id, False)
-        for _ in range(min(soft, WINDOW)):
-            self._judge_misses(article_id, True)
-        # Beyond a window's worth, the window's contents no longer change: just count.
-        self.health.judged += max(0, hard - WINDOW) + max(0, soft - WINDOW)
-        self.health.judged_soft += max(0, soft - WINDOW)
 
     def _judge_extraction(self, article_id: int, bad: bool) -> None:
         window = self._window_200
@@ -278,6 +319,8 @@ class HealthMonitor:
             health.dropped = True
             if health.dropped_at is None:
                 health.dropped_at = article_id
+                # Where the poor stretch began, as far as this run saw it.
+                health.poor_from = next((n for n, poor in window if poor and n), article_id)
             self._warn(
                 f"extraction health dropped at id {article_id}: {self._bad_in_window} of the "
                 f"last {len(window)} pages answered 200 held no article of their own, or one "
@@ -304,10 +347,11 @@ class HealthMonitor:
             self.health.surged = True
             if self.health.dropped:
                 return  # said already: those pages are the drop's
+            then = "the next run asks for them again" if self._owes_asks else "ask again later"
             self._warn(
                 f"{self._soft_in_window} of the last {len(window)} pages up to id "
                 f"{article_id} were redirects, notices or pages without an article: the "
-                "site may be down for maintenance; the next run asks for them again"
+                f"site may be down for maintenance; {then}"
             )
         elif share < self.surge_threshold / 2:
             self._in_surge = False
@@ -315,3 +359,10 @@ class HealthMonitor:
     def _warn(self, line: str) -> None:
         if self._on_warning is not None:
             self._on_warning(line)
+
+
+def _flags(text: Any) -> str:
+    """Stored window flags, checked: only 0s and 1s, at most a window's worth."""
+    if not isinstance(text, str) or text.strip("01"):
+        return ""
+    return text[-WINDOW:]

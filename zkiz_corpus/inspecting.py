@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from zkiz_corpus.health import is_poor
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.pages import PageReader
 from zkiz_corpus.records import utc_now
@@ -70,7 +71,18 @@ def inspect_page(
     fetched_at = page.fetched_at or utc_now()
     parsed = reader.read(page, explain=explain)
     trace.extend(parsed.trace)
+    if explain:
+        for article in parsed.articles:
+            if not article.text:
+                trace.append(f"id {article.id} has no text: extraction health counts it poor")
+            elif is_poor(article):
+                trace.append(f"id {article.id}'s title is site chrome: counted poor")
     found = [reader.record(article, fetched_at) for article in parsed.articles]
+    if found and isinstance(target, int) and all(r["id"] != target for r in found):
+        # What fetch records: the id is missing; its page's records are shown all the same.
+        shown = ", ".join(str(r["id"]) for r in found)
+        reason = f"id {target} is not on its page (it shows {shown})"
+        return Inspection(where, Outcome.MISSING, Cause.NO_ARTICLE, reason, found, trace)
     if found:
         return Inspection(where, Outcome.ARTICLE, records=found, trace=trace)
     if parsed.notice is not None:
@@ -100,7 +112,7 @@ def _read_saved(target: str | Path, stdin: BinaryIO | None) -> Page:
     if not str(target):
         raise PageUnreadable("an empty path is no saved page")
     path = Path(target)
-    if path.is_dir() or (path.exists() and not path.is_file()):
+    if path.is_dir() or path.is_socket():
         raise PageUnreadable(f"{path} is not a saved page")
     try:
         with path.open("rb") as stream:

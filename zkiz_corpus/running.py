@@ -199,6 +199,7 @@ def plan_run(options: FetchOptions, corpus: Corpus | None, held: list[int] | Non
         strict=options.strict,
         reprobe=frozenset(again),
         rechecked=frozenset(rechecked) - frozenset(again),
+        newest=corpus.highest_article_id() if corpus is not None else None,
     )
 
 
@@ -410,10 +411,18 @@ def _run(
         if on_progress is not None:
             on_progress(Progress(article_id, stats.walked, total, stats))
 
-    usual = (0.0, 0.0)
+    usual, carried = (0.0, 0.0), ("", "")
+    live = options.source is None
     if corpus is not None:
         usual = baseline(_Health.from_dict(found) for found in corpus.health_history())
-    monitor = HealthMonitor(usual=usual, on_warning=lambda line: log.warning("warning: %s", line))
+        if live:  # a rebuild from a file is judged on its own
+            carried = corpus.last_windows()
+    monitor = HealthMonitor(
+        usual=usual,
+        on_warning=lambda line: log.warning("warning: %s", line),
+        carried=carried,
+        owes_asks=corpus is not None and live,
+    )
     crawler = Crawler(source, store, convert, on_progress=progress, monitor=monitor)
     run_id = None
     if corpus is not None:
@@ -441,6 +450,8 @@ def _run(
             corpus.commit()
         except BrokenPipeError:
             outcome = RunOutcome.OUTPUT_CLOSED
+        except KeyboardInterrupt:  # a signal deferred through the commit: the row still closes
+            outcome = RunOutcome.INTERRUPTED
         except WriteError as exc:
             outcome, write_error = RunOutcome.WRITE_FAILED, write_error or exc
     damage = getattr(source, "damage", None)
@@ -459,7 +470,8 @@ def _run(
                 "not_in_source": stats.not_in_source,
                 "held": stats.held,
             }
-            corpus.end_run(records.utc_now(), code, outcome.value, walk, stats.health.as_dict())
+            health = stats.health.as_dict(windows=True)
+            corpus.end_run(records.utc_now(), code, outcome.value, walk, health)
         except WriteError as exc:
             outcome, write_error = RunOutcome.WRITE_FAILED, write_error or exc
         # What the corpus committed, not what was handed to it: the record in hand

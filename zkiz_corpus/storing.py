@@ -211,6 +211,7 @@ class Corpus:
         # A --source run has seen only what its file holds: an id it lacks, or a miss it
         # recorded long ago, must not stop a live run from asking the site.
         self._record_misses = record_misses
+        self._owing = False  # this run's soft misses are owed another ask
         self._repairing = repair
         self.records_path = path / RECORDS_FILE
         self.state_path = path / STATE_FILE
@@ -519,6 +520,19 @@ class Corpus:
             )
         ]
 
+    def last_windows(self) -> tuple[Any, Any]:
+        """The ends of the health windows of the last live run (as stored: checked by
+        the monitor), carried into this one."""
+        row = self.db.execute(
+            "SELECT health FROM runs WHERE health IS NOT NULL AND source IS NULL "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            with contextlib.suppress(ValueError, TypeError, RecursionError, AttributeError):
+                found = json.loads(row[0])
+                return found.get("window_200"), found.get("window_all")
+        return "", ""
+
     def health_history(self) -> list[Any]:
         """Each ended live run's health counts (as stored: check before use)."""
         found = []
@@ -612,16 +626,36 @@ class Corpus:
             if health is not None:
                 self._mark_rechecks(health)
 
+    def owe_asks(self) -> None:
+        """This run's soft misses are owed another ask (its health dropped): marked as
+        they are committed, those already committed at once, so a kill -9 keeps them."""
+        if self._owing or self.run_id is None:
+            return
+        self._owing = True
+        with _writing(self.state_path), self.db:
+            self._mark_owed()
+
+    def _mark_owed(self, below: int | None = None) -> None:
+        soft = [cause.value for cause in SOFT_MISSES]
+        self.db.execute(
+            "UPDATE ids SET recheck = 1 WHERE run_id = ? AND status = ? AND id < ? "
+            f"AND cause IN ({', '.join('?' * len(soft))})",
+            (self.run_id, Outcome.MISSING, 2**63 - 1 if below is None else below, *soft),
+        )
+
     def _mark_rechecks(self, health: dict[str, Any]) -> None:
-        """After a run whose health dropped, its soft misses are to be asked again; after
-        one that asked them again and found the site back, those still missing settle."""
+        """After a run whose health dropped, its soft misses are to be asked again (not
+        those at the archive's edge, from ``edge_from``: probed again anyway); after one
+        that asked them again and found the site back, those still missing settle."""
         if health.get("dropped") or health.get("surged"):
-            soft = [cause.value for cause in SOFT_MISSES]
-            self.db.execute(
-                "UPDATE ids SET recheck = 1 WHERE run_id = ? AND status = ? "
-                f"AND cause IN ({', '.join('?' * len(soft))})",
-                (self.run_id, Outcome.MISSING, *soft),
-            )
+            edge = health.get("edge_from")
+            edge = edge if isinstance(edge, int) and not isinstance(edge, bool) else None
+            self._mark_owed(edge)
+            if edge is not None:
+                self.db.execute(
+                    "UPDATE ids SET recheck = NULL WHERE run_id = ? AND id >= ? AND recheck = 1",
+                    (self.run_id, edge),
+                )
         elif health.get("reprobed") and not health.get("still_down"):
             self.db.execute(
                 "UPDATE ids SET recheck = NULL WHERE run_id = ? AND status = ? AND recheck = 1",
@@ -740,6 +774,8 @@ class Corpus:
                     )
             self._set_meta("committed_size", offset)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
+            if self._owing:
+                self._mark_owed()
             if self._first_convert is not None and self._meta("convert") is None:
                 # The corpus's conversion is that of its first record, kept with it.
                 self._set_meta("convert", self._first_convert)

@@ -235,7 +235,12 @@ def health_text(health: dict[str, Any]) -> str:
     line = ", ".join(parts)
     if health.get("dropped"):
         at = health.get("dropped_at")
-        line += f"; DROPPED at id {at} (zkiz parse {at} -v shows what is read)"
+        line += f"; DROPPED at id {at} (zkiz parse {at} -v shows what is read"
+        poor = health.get("poor_from")
+        if poor is not None:
+            # Poor records are articles: only a refetch replaces them.
+            line += f"; once it reads right, zkiz fetch --refetch --from-id {poor} redoes them"
+        line += ")"
     elif health.get("surged"):
         line += "; misses surged (maintenance?): the next run asks for them again"
     if health.get("still_down"):

@@ -199,7 +199,8 @@ def status_text(summary: dict[str, Any], failed: bool) -> str:
             + (f", {last['held']} already in the corpus" if last.get("held") else "")
         )
     if last and isinstance(last.get("health"), dict):
-        lines.append(f"last run's health:  {health_text(last['health'])}")
+        live = last.get("source") is None
+        lines.append(f"last run's health:  {health_text(last['health'], live=live)}")
     if summary.get("health", {}).get("pages"):
         lines.append(f"corpus health:      {health_text(summary['health'])}")
     lines.extend(f"damage:             {problem}" for problem in summary["damage"])
@@ -212,8 +213,9 @@ def _by_cause(counts: dict[str, int] | None) -> str:
     return " (" + ", ".join(f"{count} {cause}" for cause, count in counts.items()) + ")"
 
 
-def health_text(health: dict[str, Any]) -> str:
-    """One line of extraction health (``health.Health.as_dict()``) for people."""
+def health_text(health: dict[str, Any], *, live: bool = True) -> str:
+    """One line of extraction health (``health.Health.as_dict()``) for people; ``live``:
+    the run fetched from the site, so its misses are asked again when it surged."""
     articles = health.get("articles") or 0
     parts = [f"{plural(health.get('pages') or 0, 'page')} fetched"]
     if articles:
@@ -242,7 +244,8 @@ def health_text(health: dict[str, Any]) -> str:
             line += f"; once it reads right, zkiz fetch --refetch --from-id {poor} redoes them"
         line += ")"
     elif health.get("surged"):
-        line += "; misses surged (maintenance?): the next run asks for them again"
+        line += "; misses surged (maintenance?)"
+        line += ": the next run asks for them again" if live else ""
     if health.get("still_down"):
         line += "; the misses asked again were missing again"
     if health.get("runs_dropped"):

@@ -697,3 +697,28 @@ def test_parse_reads_a_pipe(tmp_path):
     writer.join()
     assert done.returncode == 0, done.stderr
     assert [r["id"] for r in jsonl(done.stdout)] == [12]
+
+
+# ---- found by a third outside attack -------------------------------------------------
+
+
+def test_a_bad_night_carried_over_does_not_fail_the_good_nights_after_it(tmp_path):
+    corpus = tmp_path / "c"
+    with Archive(good_pages(range(1, 301))) as archive:
+        run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "300"))
+        archive.pages.update(
+            {n: page(markup_div_br([ArticleSpec(n, f"第{n}號", ())])) for n in range(301, 341)}
+        )
+        bad = run_in_process(*fetch_args(archive, corpus, "--max-misses", "3", "--strict"))
+        assert bad.returncode == 65
+        codes = []
+        for night in range(3):  # the site is fixed: five good posts a night
+            first = 400 + 5 * night
+            archive.pages.update(good_pages(range(first, first + 5)))
+            done = run_zkiz(
+                *fetch_args(
+                    archive, corpus, "--from-id", str(first), "--max-misses", "3", "--strict"
+                )
+            )
+            codes.append((done.returncode, warnings_in(done.stderr)))
+    assert codes == [(0, [])] * 3

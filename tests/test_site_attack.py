@@ -222,15 +222,51 @@ CASES = {
         ),
         [(262804, "標題", "（第一財經）\n正文。", YICAI)],
     ),
-    "a zero-width space joins, and text in a 0px font is hidden": (
+    "a zero-width space joins; joiners in an emoji stay": (
+        page(forum(262804, "騰訊\u200b控股", nl2br(["一家人👨\u200d👩\u200d👧出遊。"]))),
+        [(262804, "騰訊控股", "一家人👨\u200d👩\u200d👧出遊。", None)],
+    ),
+    "a 0px font around children that set their own size keeps their text": (
         page(
             forum(
-                262804, "騰訊\u200b控股", nl2br(["正文<span style='font-size: 0px'>隱藏</span>。"])
+                262804,
+                "標題",
+                '<div style="font-size:0"><p style="font-size:16px">正文一。</p>'
+                '<p style="font-size:16px">正文二。</p></div>',
             )
         ),
-        [(262804, "騰訊控股", "正文。", None)],
+        [(262804, "標題", "正文一。\n正文二。", None)],
+    ),
+    "a comment heading between posts is not the next post's title": (
+        page(
+            forum(262804, "第一篇", nl2br(["第一篇正文。"]))
+            + "<h3>網友回應</h3><p>好文章</p>"
+            + '<div class="post"><p>2020-01-06</p><h2 class="posttitle">第二篇文章標題</h2>'
+            + f'<div class="postbody">第二篇正文。</div><div>{permalink(263624)}</div></div>'
+        ),
+        [
+            (262804, "第一篇", "第一篇正文。", None),
+            (263624, "第二篇文章標題", "第二篇正文。", None),
+        ],
     ),
 }
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://web.archive.org/web/20200101000000/https://articles.zkiz.com/?id=262804",
+        "https://m.zkiz.com/?id=262804",
+        "https://articles.zkiz.com./?id=262804",
+    ],
+    ids=["a web archive's copy", "another zkiz.com host", "a trailing dot"],
+)
+def test_a_saved_copy_keeps_its_permalink(link):
+    html = page(
+        '<div class="post"><h2 class="posttitle">標題</h2><div class="postbody">正文。</div>'
+        f'<div>PermaLink: <a href="{link}">{link}</a></div></div>'
+    )
+    assert fields(html) == [(262804, "標題", "正文。", None)]
 
 
 @pytest.mark.parametrize("name", list(CASES))

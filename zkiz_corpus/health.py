@@ -201,14 +201,8 @@ class HealthMonitor:
         self._on_warning = on_warning
         self._owes_asks = owes_asks
         # (id, poor) of the last pages answered 200; carried pages have no id here (0).
-        self._window_200: deque[tuple[int, bool]] = deque(
-            ((0, flag == "1") for flag in _flags(carried[0])), maxlen=WINDOW
-        )
-        self._bad_in_window = sum(bad for _, bad in self._window_200)
-        self._window_all: deque[bool] = deque(
-            (flag == "1" for flag in _flags(carried[1])), maxlen=WINDOW
-        )
-        self._soft_in_window = sum(self._window_all)
+        self._window_200 = _Window(carried[0])
+        self._window_all = _Window(carried[1])
         # Misses not yet known to lie before an article, in order: [soft, count] runs.
         self._pending: list[list[Any]] = []
         self._pending_from: int | None = None  # the first of them
@@ -298,31 +292,29 @@ class HealthMonitor:
         health = self.health
         if health.reprobed and health.reprobed_soft >= SURGE_SHARE * health.reprobed:
             health.still_down = True  # what was asked again is still not there
-        health.window_200 = "".join("1" if bad else "0" for _, bad in self._window_200)
-        health.window_all = "".join("1" if soft else "0" for soft in self._window_all)
+        health.window_200 = self._window_200.flags()
+        health.window_all = self._window_all.flags()
         return health
 
     def _judge_extraction(self, article_id: int, bad: bool) -> None:
         window = self._window_200
-        if len(window) == window.maxlen:
-            self._bad_in_window -= window[0][1]
-        window.append((article_id, bad))
-        self._bad_in_window += bad
+        window.add(article_id, bad)
         self.health.judged_200 += 1
         self.health.judged_bad += bad
-        if len(window) < MIN_PAGES:
+        share = window.share()
+        if share is None:
             return
-        share = self._bad_in_window / len(window)
-        if share >= self.drop_threshold and not self._in_drop:
+        if share >= self.drop_threshold and window.own_share() >= self.drop_threshold:
+            if self._in_drop:
+                return
             self._in_drop = True
             health = self.health
             health.dropped = True
             if health.dropped_at is None:
                 health.dropped_at = article_id
-                # Where the poor stretch began, as far as this run saw it.
-                health.poor_from = next((n for n, poor in window if poor and n), article_id)
+                health.poor_from = window.first_marked() or article_id
             self._warn(
-                f"extraction health dropped at id {article_id}: {self._bad_in_window} of the "
+                f"extraction health dropped at id {article_id}: {window.marked} of the "
                 f"last {len(window)} pages answered 200 held no article of their own, or one "
                 "without text or titled with site chrome "
                 f"(this corpus: {self._usual[0]:.0%}); the site's markup may have changed: "
@@ -333,23 +325,22 @@ class HealthMonitor:
 
     def _judge_misses(self, article_id: int, soft: bool) -> None:
         window = self._window_all
-        if len(window) == window.maxlen:
-            self._soft_in_window -= window[0]
-        window.append(soft)
-        self._soft_in_window += soft
+        window.add(article_id, soft)
         self.health.judged += 1
         self.health.judged_soft += soft
-        if len(window) < MIN_PAGES:
+        share = window.share()
+        if share is None:
             return
-        share = self._soft_in_window / len(window)
-        if share >= self.surge_threshold and not self._in_surge:
+        if share >= self.surge_threshold and window.own_share() >= self.surge_threshold:
+            if self._in_surge:
+                return
             self._in_surge = True
             self.health.surged = True
             if self.health.dropped:
                 return  # said already: those pages are the drop's
             then = "the next run asks for them again" if self._owes_asks else "ask again later"
             self._warn(
-                f"{self._soft_in_window} of the last {len(window)} pages up to id "
+                f"{window.marked} of the last {len(window)} pages up to id "
                 f"{article_id} were redirects, notices or pages without an article: the "
                 f"site may be down for maintenance; {then}"
             )
@@ -359,6 +350,47 @@ class HealthMonitor:
     def _warn(self, line: str) -> None:
         if self._on_warning is not None:
             self._on_warning(line)
+
+
+class _Window:
+    """The last WINDOW pages' flags (poor, or soft), some carried from the run before
+    (id 0). A window is judged from MIN_PAGES on; a run's own pages must be as bad as the
+    whole for it to count, so a bad night carried over never condemns a good one."""
+
+    def __init__(self, carried: Any) -> None:
+        self._items: deque[tuple[int, bool]] = deque(
+            ((0, flag == "1") for flag in _flags(carried)), maxlen=WINDOW
+        )
+        self.marked = sum(flag for _, flag in self._items)
+        self._own = self._own_marked = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, article_id: int, flag: bool) -> None:
+        if len(self._items) == WINDOW:
+            old_id, old_flag = self._items[0]
+            self.marked -= old_flag
+            if old_id:
+                self._own -= 1
+                self._own_marked -= old_flag
+        self._items.append((article_id, flag))
+        self.marked += flag
+        self._own += 1
+        self._own_marked += flag
+
+    def share(self) -> float | None:
+        return self.marked / len(self._items) if len(self._items) >= MIN_PAGES else None
+
+    def own_share(self) -> float:
+        return self._own_marked / self._own if self._own else 0.0
+
+    def first_marked(self) -> int | None:
+        """The first of this run's flagged pages still in the window."""
+        return next((n for n, flag in self._items if flag and n), None)
+
+    def flags(self) -> str:
+        return "".join("1" if flag else "0" for _, flag in self._items)
 
 
 def _flags(text: Any) -> str:

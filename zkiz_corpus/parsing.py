@@ -91,10 +91,10 @@ _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _WRAP = "[ \\t\\r]*\\n[ \\t\\r\\n]*"
 _CJK_WRAP = re.compile(f"(?<=[{_CJK}]){_WRAP}(?=[{_CJK}0-9])|(?<=[{_CJK}0-9]){_WRAP}(?=[{_CJK}])")
 _TOKEN_SPLIT = re.compile(r"[-_\s:]+")
-_ZERO_FONT = re.compile(r"font-size:0(?:\.0*)?(?:px|pt|em|rem|%)?(?:;|!|$)")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u2028\u2029]+")
-# Zero-width characters join what they sit between: no space is seen there.
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]+")
+# A zero-width space (or word joiner, or stray BOM) shows nothing: no space is seen
+# there. Joiners (U+200C/U+200D) stay: they hold emoji sequences together.
+_ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff]+")
 _EDGE = " \t\r\n\f\v\xa0\u3000\u200b\u200c\u200d\u2060\ufeff"
 
 
@@ -323,11 +323,7 @@ def _is_hidden(node: Tag) -> bool:
     style = node.get("style")
     if isinstance(style, str):
         compact = style.replace(" ", "").lower()
-        return (
-            "display:none" in compact
-            or "visibility:hidden" in compact
-            or _ZERO_FONT.search(compact) is not None
-        )
+        return "display:none" in compact or "visibility:hidden" in compact
     return False
 
 
@@ -462,13 +458,28 @@ def _is_internal(href: str, page_host: str | None) -> bool:
     host = (parts.hostname or "").lower()
     if not parts.scheme and not host:
         return True
-    return host in ARCHIVE_HOSTS or (page_host is not None and host == page_host)
+    host = host.rstrip(".")
+    return (
+        host in ARCHIVE_HOSTS
+        or host.endswith(".zkiz.com")
+        or (page_host is not None and host == page_host.rstrip("."))
+    )
 
 
 def _archive_id(url: str, page_host: str | None) -> int | None:
-    """The ``?id=`` of a link into the archive (a quoted blog's ``show.php?id=`` is not)."""
+    """The ``?id=`` of a link into the archive (a quoted blog's ``show.php?id=`` is not),
+    also inside a web archive's wrapper (``web.archive.org/web/.../articles.zkiz.com/?id=N``)."""
     found = _link_id(url)
-    return found if found is not None and _is_internal(url, page_host) else None
+    if found is not None and _is_internal(url, page_host):
+        return found
+    wrapped = _WRAPPED_PERMALINK.search(url)
+    return int(wrapped.group(1)) if wrapped else None
+
+
+# An archive permalink inside another URL, as a saved copy in a web archive links it.
+_WRAPPED_PERMALINK = re.compile(
+    r"zkiz\.com\.?(?::\d+)?/[^?#\s]*\?(?:[^#\s]*[&;])?id=(\d{1,12})\b", re.I
+)
 
 
 def _permalink_id(line: _Line, page_host: str | None) -> int | None:
@@ -891,9 +902,9 @@ def _title_before(
     ``<div>`` in stored HTML that pulled the permalink into the body. If the block does
     not open with a heading but one stands just before it (since the previous article),
     the segment starts there."""
-    first = next((i for i in range(start, len(lines)) if not chrome[i]), None)
-    if first is None or _is_heading_like(lines[first], article_id, page_title):
-        return start
+    opening = [i for i in range(start, min(len(lines), start + 12)) if not chrome[i]][:3]
+    if not opening or any(_is_heading_like(lines[i], article_id, page_title) for i in opening):
+        return start  # the block opens with its title (a date line may come first)
     looked = 0
     for i in range(start - 1, boundary - 1, -1):
         if chrome[i]:

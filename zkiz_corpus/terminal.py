@@ -180,7 +180,7 @@ def status_text(summary: dict[str, Any], failed: bool) -> str:
     lines = [
         f"corpus:             {summary['corpus']}",
         f"articles:           {summary['articles']}",
-        f"missing:            {summary['missing']}" + _by_cause(summary.get("missing_by_kind")),
+        f"missing:            {summary['missing']}" + _by_kind(summary.get("missing_by_kind")),
         f"failed:             {summary['failed']}"
         + (" (zkiz status --failed lists them)" if summary["failed"] else ""),
         f"highest article id: {_or_none(summary['highest_article_id'])}",
@@ -207,7 +207,7 @@ def status_text(summary: dict[str, Any], failed: bool) -> str:
     return "\n".join(lines)
 
 
-def _by_cause(counts: dict[str, int] | None) -> str:
+def _by_kind(counts: dict[str, int] | None) -> str:
     if not counts:
         return ""
     return " (" + ", ".join(f"{count} {cause}" for cause, count in counts.items()) + ")"

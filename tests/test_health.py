@@ -184,17 +184,7 @@ def test_a_maintenance_hour_heals_on_the_next_run_with_no_option(tmp_path, next_
         archive.pages = {**healthy, **good_pages(range(1, 41))}  # the site is back
         archive.requests.clear()
         if next_run == "continue":
-            back = run_zkiz(
-                "fetch",
-                "--base-url",
-                archive.base_url,
-                "--corpus",
-                str(corpus),
-                "--delay",
-                "0",
-                "--max-misses",
-                "3",
-            )
+            back = run_zkiz(*fetch_args(archive, corpus, "--max-misses", "3"))
         else:
             back = run_zkiz(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "40"))
         assert back.returncode == 0, back.stderr
@@ -287,18 +277,7 @@ def test_recheck_missing_asks_again_for_the_kind_given(gappy_corpus, given, aske
 
 def test_recheck_missing_without_a_range_asks_across_the_corpus(gappy_corpus):
     archive, corpus = gappy_corpus
-    done = run_in_process(
-        "fetch",
-        "--base-url",
-        archive.base_url,
-        "--corpus",
-        str(corpus),
-        "--delay",
-        "0",
-        "--max-misses",
-        "2",
-        "--recheck-missing",
-    )
+    done = run_in_process(*fetch_args(archive, corpus, "--max-misses", "2", "--recheck-missing"))
     assert done.returncode == 0, done.stderr
     assert asked_ids(archive)[:3] == [5, 7, 9]
 
@@ -416,17 +395,7 @@ def test_asks_still_owed_survive_a_run_that_could_not_make_them(tmp_path, betwee
         else:
             done = run_in_process(*fetch_args(archive, corpus, "--from-id", "61", "--to-id", "61"))
         archive.pages.update(good_pages(range(1, 41)))
-        back = run_in_process(
-            "fetch",
-            "--base-url",
-            archive.base_url,
-            "--corpus",
-            str(corpus),
-            "--delay",
-            "0",
-            "--max-misses",
-            "2",
-        )
+        back = run_in_process(*fetch_args(archive, corpus, "--max-misses", "2"))
         assert back.returncode == 0, back.stderr
     assert status(corpus)["articles"] == 60
 
@@ -442,29 +411,9 @@ def test_failed_ids_that_come_back_as_redirects_in_an_outage_are_asked_again(tmp
         assert first.returncode == 1
         healthy = dict(archive.pages)
         archive.pages = {n: redirect("/") for n in range(1, 200)}  # the outage
-        run_in_process(
-            "fetch",
-            "--base-url",
-            archive.base_url,
-            "--corpus",
-            str(corpus),
-            "--delay",
-            "0",
-            "--max-misses",
-            "5",
-        )
+        run_in_process(*fetch_args(archive, corpus, "--max-misses", "5"))
         archive.pages = healthy
-        back = run_in_process(
-            "fetch",
-            "--base-url",
-            archive.base_url,
-            "--corpus",
-            str(corpus),
-            "--delay",
-            "0",
-            "--max-misses",
-            "5",
-        )
+        back = run_in_process(*fetch_args(archive, corpus, "--max-misses", "5"))
         assert back.returncode == 0, back.stderr
     assert status(corpus)["articles"] == 80
 
@@ -498,16 +447,7 @@ def test_asks_owed_and_rechecks_do_not_use_up_max_misses(gappy_corpus):
     archive, corpus = gappy_corpus
     archive.pages.update(good_pages(range(13, 20)))
     done = run_in_process(
-        "fetch",
-        "--base-url",
-        archive.base_url,
-        "--corpus",
-        str(corpus),
-        "--delay",
-        "0",
-        "--max-misses",
-        "2",
-        "--recheck-missing=all",
+        *fetch_args(archive, corpus, "--max-misses", "2", "--recheck-missing=all")
     )
     assert done.returncode == 0, done.stderr
     assert set(range(13, 20)) <= set(asked_ids(archive))

@@ -206,7 +206,6 @@ class Crawler:
         self._written_this_run: set[int] = set()
         self._retry_set: set[int] = set()
         self._newest_seen: int | None = None  # the newest article this run met
-        self._owing = False
 
     def _ids(self, plan: Plan) -> Iterator[int]:
         """Failed ids to retry first, then the walk (without those already retried).
@@ -367,15 +366,17 @@ class Crawler:
             retried=article_id in self._retry_set,
         )
         health = self.stats.health
-        if (health.dropped or health.surged) and not self._owing:
-            self._owing = True  # said now, kept now: a kill -9 must not lose the asks
-            self.store.owe_asks()
+        if health.dropped or health.surged:
+            self.store.owe_asks()  # said now, kept now: a kill -9 must not lose the asks
 
     def _met_article(self, article_id: int) -> None:
         """An article in the walk: the misses before it are inside the archive."""
+        self._note_newest(article_id)
+        self.monitor.known_article(article_id)
+
+    def _note_newest(self, article_id: int) -> None:
         if self._newest_seen is None or article_id > self._newest_seen:
             self._newest_seen = article_id
-        self.monitor.known_article(article_id)
 
     def _in_range(self, article_id: int, plan: Plan) -> bool:
         if article_id in self._retry_set:
@@ -424,8 +425,7 @@ class Crawler:
             self._written_this_run.add(article.id)
             self.store.add_article(self.pages.record(article, fetched_at))
             self.monitor.article(article)
-            if self._newest_seen is None or article.id > self._newest_seen:
-                self._newest_seen = article.id
+            self._note_newest(article.id)
             self.stats.records += 1
         if kind is PageKind.NO_ARTICLE and parsed.notice is not None:
             kind = PageKind.NOTICE

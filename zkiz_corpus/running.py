@@ -31,8 +31,7 @@ from zkiz_corpus.crawling import (
     Stats,
     StreamStore,
 )
-from zkiz_corpus.health import SOFT_MISSES, HealthMonitor, baseline
-from zkiz_corpus.health import Health as _Health
+from zkiz_corpus.health import SOFT_MISSES, Health, HealthMonitor, baseline
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.sources import (
@@ -414,9 +413,10 @@ def _run(
     usual, carried = (0.0, 0.0), ("", "")
     live = options.source is None
     if corpus is not None:
-        usual = baseline(_Health.from_dict(found) for found in corpus.health_history())
-        if live:  # a rebuild from a file is judged on its own
-            carried = corpus.last_windows()
+        history = [Health.from_dict(found) for found in corpus.health_history()]
+        usual = baseline(history)
+        if live and history:  # a rebuild from a file is judged on its own
+            carried = (history[-1].window_200, history[-1].window_all)
     monitor = HealthMonitor(
         usual=usual,
         on_warning=lambda line: log.warning("warning: %s", line),

@@ -89,18 +89,24 @@ _ADDED_COLUMNS = (
 )
 
 
+_SOFT_VALUES = tuple(sorted(cause.value for cause in SOFT_MISSES))
+
+
 def _value(cause: Cause | None) -> str | None:
     return None if cause is None else cause.value
 
 
 # A miss or failure never replaces an article already held.
+# ``recheck`` 1 marks a soft miss of a run whose health dropped; NULL keeps what was.
 _RECORD_MISS = (
-    "INSERT INTO ids (id, status, attempts, error, cause, fetched_at, run_id) "
-    "VALUES (?, ?, 1, ?, ?, ?, ?) "
+    "INSERT INTO ids (id, status, attempts, error, cause, fetched_at, run_id, recheck) "
+    "VALUES (?, ?, 1, ?, ?, ?, ?, ?) "
     "ON CONFLICT(id) DO UPDATE SET attempts = attempts + 1, "
     "error = CASE WHEN status = 'article' THEN error ELSE excluded.error END, "
     "cause = CASE WHEN status = 'article' THEN cause ELSE excluded.cause END, "
     "run_id = CASE WHEN status = 'article' THEN run_id ELSE excluded.run_id END, "
+    "recheck = CASE WHEN status = 'article' THEN recheck "
+    "ELSE coalesce(excluded.recheck, recheck) END, "
     "fetched_at = excluded.fetched_at, "
     "status = CASE WHEN status = 'article' THEN status ELSE excluded.status END"
 )
@@ -520,24 +526,11 @@ class Corpus:
             )
         ]
 
-    def last_windows(self) -> tuple[Any, Any]:
-        """The ends of the health windows of the last live run (as stored: checked by
-        the monitor), carried into this one."""
-        row = self.db.execute(
-            "SELECT health FROM runs WHERE health IS NOT NULL AND source IS NULL "
-            "ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        if row is not None:
-            with contextlib.suppress(ValueError, TypeError, RecursionError, AttributeError):
-                found = json.loads(row[0])
-                return found.get("window_200"), found.get("window_all")
-        return "", ""
-
     def health_history(self) -> list[Any]:
-        """Each ended live run's health counts (as stored: check before use)."""
+        """Each ended live run's health, oldest first (as stored: check before use)."""
         found = []
         for (text,) in self.db.execute(
-            "SELECT health FROM runs WHERE health IS NOT NULL AND source IS NULL"
+            "SELECT health FROM runs WHERE health IS NOT NULL AND source IS NULL ORDER BY id"
         ):
             with contextlib.suppress(ValueError, TypeError, RecursionError):
                 found.append(json.loads(text))
@@ -636,11 +629,10 @@ class Corpus:
             self._mark_owed()
 
     def _mark_owed(self, below: int | None = None) -> None:
-        soft = [cause.value for cause in SOFT_MISSES]
         self.db.execute(
             "UPDATE ids SET recheck = 1 WHERE run_id = ? AND status = ? AND id < ? "
-            f"AND cause IN ({', '.join('?' * len(soft))})",
-            (self.run_id, Outcome.MISSING, 2**63 - 1 if below is None else below, *soft),
+            f"AND cause IN ({', '.join('?' * len(_SOFT_VALUES))})",
+            (self.run_id, Outcome.MISSING, 2**63 - 1 if below is None else below, *_SOFT_VALUES),
         )
 
     def _mark_rechecks(self, health: dict[str, Any]) -> None:
@@ -769,13 +761,9 @@ class Corpus:
                         (article_id, status, fetched_at, sha, start, length, self.run_id),
                     )
                 else:
-                    self.db.execute(
-                        _RECORD_MISS, (article_id, status, error, cause, fetched_at, self.run_id)
-                    )
+                    self._record_miss(article_id, status, error, cause, fetched_at)
             self._set_meta("committed_size", offset)
             self.db.execute("DELETE FROM meta WHERE key = 'writing'")
-            if self._owing:
-                self._mark_owed()
             if self._first_convert is not None and self._meta("convert") is None:
                 # The corpus's conversion is that of its first record, kept with it.
                 self._set_meta("convert", self._first_convert)
@@ -787,6 +775,14 @@ class Corpus:
         if self.on_commit is not None and data:
             self.on_commit(data)
 
+    def _record_miss(
+        self, article_id: int, status: str, error: str | None, cause: str | None, at: str
+    ) -> None:
+        """A miss or failure, inside the caller's transaction; once the run owes asks, a
+        soft miss is marked as it is committed."""
+        owed = 1 if self._owing and cause in _SOFT_VALUES else None
+        self.db.execute(_RECORD_MISS, (article_id, status, error, cause, at, self.run_id, owed))
+
     def _commit_interleaved(self, pending: list[_Pending], lines: list[bytes], end: int) -> None:
         self._adopt(self._size, end)
         ours = {item.article_id: item for item in pending if item.status == Outcome.ARTICLE}
@@ -794,16 +790,8 @@ class Corpus:
         with _writing(self.state_path), self.db:
             for item in pending:
                 if item.status != Outcome.ARTICLE:
-                    self.db.execute(
-                        _RECORD_MISS,
-                        (
-                            item.article_id,
-                            item.status,
-                            item.error,
-                            item.cause,
-                            item.fetched_at,
-                            self.run_id,
-                        ),
+                    self._record_miss(
+                        item.article_id, item.status, item.error, item.cause, item.fetched_at
                     )
             for line, item in zip(lines, ours.values()):
                 taken = self.db.execute(

@@ -662,3 +662,37 @@ def test_a_bad_night_carried_over_does_not_fail_the_good_nights_after_it(tmp_pat
             )
             codes.append((done.returncode, warnings_in(done.stderr)))
     assert codes == [(0, [])] * 3
+
+
+def test_a_run_killed_after_its_surge_warning_still_owes_the_asks(tmp_path):
+    """SIGKILL a second after "the next run asks for them again": the misses it had
+    committed are asked again once the site is back, though the run never ended."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "c"
+    pages = good_pages(range(1, 401))
+    pages.update({n: redirect("/") for n in range(101, 161)})
+    with Archive(pages) as archive:
+        args = fetch_args(archive, corpus, "--from-id", "1", "--to-id", "400")
+        args[args.index("--delay") + 1] = "0.02"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zkiz_corpus", *args], stderr=subprocess.PIPE
+        )
+        for line in process.stderr:
+            if b"maintenance" in line:
+                break
+        time.sleep(1.0)  # past a batch commit, well before id 400
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+        assert status(corpus)["missing_by_kind"].get("redirect", 0) > 0  # committed
+        archive.pages.update(good_pages(range(101, 161)))
+        archive.requests.clear()
+        back = run_in_process(*fetch_args(archive, corpus, "--from-id", "1", "--to-id", "400"))
+        assert back.returncode == 0, back.stderr
+    assert set(range(101, 161)) <= set(asked_ids(archive))
+    assert status(corpus)["articles"] == 400

@@ -489,9 +489,7 @@ class HttpSource:
         self._watchdog.arm(watch, self.timeout)
         body: bytes | None = None
         try:
-            response = self.session.get(
-                url, timeout=self.timeout, allow_redirects=False, stream=True
-            )
+            response = self._get(url)
             with response:
                 body, over = self._read_capped(response, limit, watch)
         except _ERRORS as exc:
@@ -528,6 +526,23 @@ class HttpSource:
                 self.gate.pause(wait)
             return _Retry(reason, Cause.HTTP_STATUS, wait, status)
         return Page.failed(url, Cause.HTTP_STATUS, reason, http_status=status)
+
+    def _get(self, url: str) -> requests.Response:
+        """``session.get(url)``, less what ``Session.request`` redoes for every request
+        though the run has it settled (merging settings, cookies and auth it never uses):
+        nearly half the CPU time of a request here."""
+        session = self.session
+        request = requests.PreparedRequest()
+        request.prepare(method="GET", url=url, headers=session.headers, hooks=session.hooks)
+        return session.send(
+            request,
+            timeout=self.timeout,
+            allow_redirects=False,
+            stream=True,
+            proxies=session.proxies,
+            verify=session.verify,
+            cert=session.cert,
+        )
 
     def _read_capped(
         self, response: requests.Response, limit: int, watch: _Watch

@@ -4,6 +4,7 @@ exchange of a crawl kept in one (``--warc``)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import logging
@@ -64,6 +65,12 @@ class WarcSource:
         self.path = path
         self.damage: str | None = None
         self._offsets: dict[int, int] = {}
+        self._fast = False  # read with FastWARC: indexed with it, found whole
+        if _is_gzip(path):
+            fast = _fast_index(path)
+            if fast is not None:
+                self._offsets, self._fast = fast, True
+                return
         try:
             # warcio prints its doubts about a file on stderr: the one line said here is enough.
             with path.open("rb") as stream, contextlib.redirect_stderr(io.StringIO()):
@@ -104,10 +111,38 @@ class WarcSource:
         if offset is None:
             return Page.missing(url, Cause.NOT_IN_SOURCE, "not in source")
         try:
-            return self._read(url, offset)
+            page = self._read_fast(url, offset) if self._fast else None
+            return page if page is not None else self._read(url, offset)
         except Exception as exc:  # a damaged record fails its id, never the run
             reason = f"damaged WARC record: {escaped(str(exc), 120)}"
             return Page.failed(url, Cause.DAMAGED_SOURCE, reason)
+
+    def _read_fast(self, url: str, offset: int) -> Page | None:
+        """The page as ``_read`` gives it, read with FastWARC; None where that is not
+        sure to be the same (an encoded body, a status or header it would not take)."""
+        try:
+            from fastwarc.warc import ArchiveIterator
+
+            with self.path.open("rb") as stream:
+                stream.seek(offset)
+                records = ArchiveIterator(stream, parse_http=True, max_header_len=MAX_HEADER_LINE)
+                record = next(iter(records), None)
+                headers = record.http_headers if record is not None else None
+                if headers is None or not 100 <= headers.status_code <= 599:
+                    return None
+                if headers.get("Content-Encoding") or headers.get("Transfer-Encoding"):
+                    return None
+                status = headers.status_code
+                if status != 200:
+                    return None  # misses are few: warcio reads them, reason and all
+                return read_page(
+                    url,
+                    record.reader,
+                    content_type=headers.get("Content-Type"),
+                    fetched_at=_capture_time(record.headers.get("WARC-Date")),
+                )
+        except Exception:
+            return None
 
     def _read(self, url: str, offset: int) -> Page:
         from warcio.archiveiterator import ArchiveIterator
@@ -138,6 +173,34 @@ class WarcSource:
 
 
 MAX_HEADER_LINE = 64 * 1024
+
+
+def _fast_index(path: Path) -> dict[int, int] | None:
+    """Offsets of the page responses of a gzipped WARC, read with FastWARC (several
+    times faster than warcio); None if it is not installed, or the file is anything
+    but whole and plain: warcio then reads it, and says what is wrong."""
+    try:
+        from fastwarc.warc import ArchiveIterator, WarcRecordType
+    except ImportError:
+        return None
+    offsets: dict[int, int] = {}
+    last = 0
+    try:
+        with path.open("rb") as stream:
+            records = ArchiveIterator(stream, parse_http=False, max_header_len=MAX_HEADER_LINE)
+            for record in records:
+                last = record.stream_pos
+                if record.record_type != WarcRecordType.response:
+                    continue
+                target = record.headers.get("WARC-Target-URI") or ""
+                article_id = held_id(urlsplit(target).query)
+                if article_id is not None:
+                    offsets[article_id] = record.stream_pos
+    except Exception:
+        return None
+    if not offsets or not _gzip_tail_complete(path, last):
+        return None
+    return offsets
 
 
 def _bounded(records: Any) -> Any:
@@ -203,69 +266,128 @@ class WarcRecorder:
     """Appends a request and a response record per exchange to one WARC file.
 
     Records are built and compressed (each its own gzip member, as WARC tools expect)
-    outside the lock, so worker threads compress in parallel; zlib releases the GIL.
+    outside the lock: by page workers when there are some (``use``), else by the
+    fetching threads, in parallel (zlib releases the GIL). An exchange lands whole, in
+    whatever order; ``close`` waits for every one handed out.
     """
 
     def __init__(self, path: Path | str) -> None:
         path = Path(path)
-        from warcio.warcwriter import WARCWriter  # here: warcio takes 0.1 s to import
-
         self._lock = threading.Lock()
+        self._landing = threading.Condition(self._lock)
+        self._in_flight = 0  # exchanges handed to workers, not yet written
+        self._failure: OSError | None = None  # a write that failed in a callback
+        self._pool: Any = None  # a working.WorkerPool, or None
         self._stream = path.open("ab")
-        self._builder = WARCWriter(None, gzip=False, warc_version="WARC/1.1")
         if self._stream.tell() == 0:
-            info = self._builder.create_warcinfo_record(
+            info = _builder().create_warcinfo_record(
                 path.name, {"software": f"zkiz-corpus/{__version__}", "format": "WARC/1.1"}
             )
-            self._stream.write(self._compressed(info))
+            self._stream.write(_compressed(info))
             self._stream.flush()
 
-    def _compressed(self, record: Any) -> bytes:
-        from warcio.warcwriter import WARCWriter
-
-        buffer = io.BytesIO()
-        WARCWriter(buffer, gzip=False, warc_version="WARC/1.1").write_record(record)
-        return gzip.compress(buffer.getvalue(), compresslevel=COMPRESS_LEVEL, mtime=0)
+    def use(self, pool: Any) -> None:
+        """Hand exchanges to ``pool``'s workers to encode (None: encode them here)."""
+        self._pool = pool
 
     def write_exchange(self, exchange: Exchange) -> None:
-        from warcio.statusandheaders import StatusAndHeaders
+        if self._failure is not None:
+            raise self._failure
+        pool = self._pool
+        if pool is not None and pool.ready:
+            try:
+                future = pool.submit(encode_exchange_job, exchange)
+            except Exception:  # its workers died: encoded here
+                pass
+            else:
+                with self._lock:
+                    self._in_flight += 1
+                future.add_done_callback(functools.partial(self._landed, exchange))
+                return
+        self._append(encode_exchange(exchange))
 
-        split = exchange.url.split("/", 3)
-        target = "/" + (split[3] if len(split) > 3 else "")
-        request_headers = StatusAndHeaders(
-            f"GET {target} {exchange.http_version}",
-            list(exchange.request_headers.items()),
-            is_http_request=True,
-            protocol=exchange.http_version,
-        )
-        request = self._builder.create_warc_record(
-            exchange.url, "request", http_headers=request_headers
-        )
-        response_headers = StatusAndHeaders(
-            f"{exchange.status} {exchange.reason}".strip(),
-            # The body is stored decoded (requests undoes gzip); say so, or replay breaks.
-            [
-                (k, v)
-                for k, v in exchange.response_headers
-                if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")
-            ]
-            + [("Content-Length", str(len(exchange.body)))],
-            protocol=exchange.http_version,
-        )
-        response = self._builder.create_warc_record(
-            exchange.url,
-            "response",
-            payload=io.BytesIO(exchange.body),
-            length=len(exchange.body),
-            http_headers=response_headers,
-        )
-        response.rec_headers.add_header(
-            "WARC-Concurrent-To", request.rec_headers.get_header("WARC-Record-ID")
-        )
-        data = self._compressed(request) + self._compressed(response)
-        with self._lock:  # worker threads share one file; each exchange lands whole
+    def _landed(self, exchange: Exchange, future: Any) -> None:
+        """A worker's encoding done (or dropped, with the pool: then encoded here)."""
+        try:
+            try:
+                data = future.result()
+            except BaseException:
+                data = encode_exchange(exchange)
+            self._append(data)
+        except OSError as exc:
+            self._failure = exc
+        finally:
+            with self._landing:
+                self._in_flight -= 1
+                self._landing.notify_all()
+
+    def _append(self, data: bytes) -> None:
+        with self._lock:  # fetching threads share one file; each exchange lands whole
             self._stream.write(data)
             self._stream.flush()
 
     def close(self) -> None:
+        with self._landing:
+            while self._in_flight:
+                self._landing.wait()
         self._stream.close()
+        if self._failure is not None:
+            raise self._failure
+
+
+@functools.cache
+def _builder() -> Any:
+    from warcio.warcwriter import WARCWriter  # here: warcio takes 0.1 s to import
+
+    return WARCWriter(None, gzip=False, warc_version="WARC/1.1")
+
+
+def _compressed(record: Any) -> bytes:
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    WARCWriter(buffer, gzip=False, warc_version="WARC/1.1").write_record(record)
+    return gzip.compress(buffer.getvalue(), compresslevel=COMPRESS_LEVEL, mtime=0)
+
+
+def encode_exchange(exchange: Exchange) -> bytes:
+    """One exchange as a request and a response record, each a gzip member."""
+    from warcio.statusandheaders import StatusAndHeaders
+
+    builder = _builder()
+    split = exchange.url.split("/", 3)
+    target = "/" + (split[3] if len(split) > 3 else "")
+    request_headers = StatusAndHeaders(
+        f"GET {target} {exchange.http_version}",
+        list(exchange.request_headers.items()),
+        is_http_request=True,
+        protocol=exchange.http_version,
+    )
+    request = builder.create_warc_record(exchange.url, "request", http_headers=request_headers)
+    response_headers = StatusAndHeaders(
+        f"{exchange.status} {exchange.reason}".strip(),
+        # The body is stored decoded (requests undoes gzip); say so, or replay breaks.
+        [
+            (k, v)
+            for k, v in exchange.response_headers
+            if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")
+        ]
+        + [("Content-Length", str(len(exchange.body)))],
+        protocol=exchange.http_version,
+    )
+    response = builder.create_warc_record(
+        exchange.url,
+        "response",
+        payload=io.BytesIO(exchange.body),
+        length=len(exchange.body),
+        http_headers=response_headers,
+    )
+    response.rec_headers.add_header(
+        "WARC-Concurrent-To", request.rec_headers.get_header("WARC-Record-ID")
+    )
+    return _compressed(request) + _compressed(response)
+
+
+def encode_exchange_job(_state: Any, exchange: Exchange) -> bytes:
+    """``encode_exchange``, as a page worker's job."""
+    return encode_exchange(exchange)

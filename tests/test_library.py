@@ -60,9 +60,9 @@ class FakeStore:
     def status_of(self, article_id: int) -> Outcome | None:
         return self.status.get(article_id)
 
-    def add_article(self, record: dict) -> None:
-        self.records.append(record)
-        self.status[record["id"]] = Outcome.ARTICLE
+    def add_article(self, article) -> None:
+        self.records.append(article.record())
+        self.status[article.id] = Outcome.ARTICLE
 
     def add_missing(self, article_id, reason, fetched_at, cause=None) -> None:
         self.status[article_id], self.causes[article_id] = Outcome.MISSING, cause

@@ -20,13 +20,13 @@ from zkiz_corpus.checking import is_corpus, verify
 from zkiz_corpus.checking import repair as repair_corpus
 from zkiz_corpus.exporting import NoSuchRun
 from zkiz_corpus.exporting import export as export_corpus
-from zkiz_corpus.inspecting import inspect_page
 from zkiz_corpus.interrupts import Interrupts, ignore_stop_signals
 from zkiz_corpus.outcomes import Outcome
 from zkiz_corpus.params import (
     CORPUS_OPTION,
     DEFAULT_CORPUS,
     ID,
+    WORKERS_OPTION,
     base_url_option,
     convert_option,
     fetch_options,
@@ -270,6 +270,7 @@ def status(corpus: Path, as_json: bool, failed: bool) -> int:
     callback=convert_option,
     help="Re-convert stored originals with this OpenCC configuration (or none).",
 )
+@WORKERS_OPTION
 @click.option(
     "-o",
     "--output",
@@ -392,6 +393,8 @@ def parse(target: str, base_url: str, source: Path | None, convert: str, verbose
     page: int | str = target
     if target.isascii() and target.isdigit():
         page = ID.convert(target, None, click.get_current_context())
+    from zkiz_corpus.inspecting import inspect_page  # BeautifulSoup: only here
+
     found = inspect_page(page, base_url=base_url, source=source, convert=convert, explain=verbose)
     for line in found.trace:
         say(line)

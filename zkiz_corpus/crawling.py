@@ -3,6 +3,7 @@ where each outcome goes (what a page yields is ``pages``'s business)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import queue
@@ -12,13 +13,18 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
-from zkiz_corpus.health import Health, HealthMonitor, PageKind, is_poor
+from zkiz_corpus.converting import normalise_config
+from zkiz_corpus.health import Health, HealthMonitor, PageKind
 from zkiz_corpus.outcomes import Cause, Outcome
-from zkiz_corpus.pages import PageReader
-from zkiz_corpus.records import utc_now
+from zkiz_corpus.records import Extracted, PageYield, utc_now
 from zkiz_corpus.sources import MAX_ID, ByteBudget, Page
+from zkiz_corpus.working import WORKERS_AFTER, WorkerDied, WorkerPool
+
+if TYPE_CHECKING:
+    from zkiz_corpus.pages import PageReader
 
 log = logging.getLogger("zkiz")
 
@@ -55,7 +61,7 @@ class Store(Protocol):
     """Where a crawl's outcomes go: a corpus, or a plain stream of records."""
 
     def status_of(self, article_id: int) -> Outcome | None: ...
-    def add_article(self, record: dict[str, Any]) -> None: ...
+    def add_article(self, article: Extracted) -> None: ...
     def add_missing(
         self, article_id: int, reason: str | None, fetched_at: str, cause: Cause | None = None
     ) -> None: ...
@@ -68,8 +74,10 @@ class Store(Protocol):
 @dataclass
 class _Fetched:
     article_id: int
-    page: Page
+    page: Page  # its body is kept until recorded: a worker that dies on it is replaced
     fetched_at: str
+    job: Future[PageYield] | None = None  # the page handed to a worker, if it was
+    pool: WorkerPool | None = None  # that worker's
 
 
 _MISS_KINDS = {
@@ -78,6 +86,39 @@ _MISS_KINDS = {
     Cause.NOTICE: PageKind.NOTICE,
     Cause.NO_ARTICLE: PageKind.NO_ARTICLE,
 }
+
+
+def _short(plan: Plan) -> bool:
+    """Too few ids to be worth starting page workers for."""
+    if plan.last is None:
+        return False
+    return plan.last - plan.first + 1 + len(plan.retry_first) < WORKERS_AFTER
+
+
+# Tags a page may have: each costs about 470 bytes of tree, so 200,000 ``<`` (about
+# 100,000 elements) is some 50 MB. Real archive pages have a few thousand; 8 MB of bare
+# ``<i></i>`` would take 600 MB and half a minute.
+MAX_TAGS = 200_000
+
+
+def refusal_of(page: Page) -> str | None:
+    """Why ``page`` is not to be parsed at all, or None."""
+    tags = page.body.count(b"<")
+    return f"{tags} tags: over {MAX_TAGS}" if tags > MAX_TAGS else None
+
+
+def _make_reader(convert: str) -> PageReader:
+    # Imported here: a run whose pages go to workers never loads BeautifulSoup or OpenCC.
+    from zkiz_corpus.pages import PageReader
+
+    return PageReader(convert)
+
+
+def _extract(
+    reader: PageReader, body: bytes, content_type: str | None, url: str, fetched_at: str
+) -> PageYield:
+    """The page worker's job: everything a page yields."""
+    return reader.extract(body, content_type, url, fetched_at)
 
 
 class HostUnreachable(Exception):
@@ -126,14 +167,14 @@ class StreamStore:
     """No corpus: records go straight to a writer. Nothing is remembered per id walked
     (the crawler keeps the few articles ahead of the walk), so memory stays flat."""
 
-    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, write: Callable[[bytes], None]) -> None:
         self._write = write
 
     def status_of(self, article_id: int) -> Outcome | None:
         return None
 
-    def add_article(self, record: dict[str, Any]) -> None:
-        self._write(record)
+    def add_article(self, article: Extracted) -> None:
+        self._write(article.line)
 
     def add_missing(self, article_id: int, *rest: Any) -> None:
         pass
@@ -190,14 +231,21 @@ class Crawler:
         self,
         source: Source,
         store: Store,
-        pages: PageReader | str,
+        convert: str,
         *,
         on_progress: Callable[[Stats, int], None] | None = None,
         monitor: HealthMonitor | None = None,
+        workers: int = 0,
+        on_pool: Callable[[WorkerPool | None], None] | None = None,
     ) -> None:
         self.source = source
         self.store = store
-        self.pages = pages if isinstance(pages, PageReader) else PageReader(pages)
+        self.convert = normalise_config(convert)
+        self._reader: PageReader | None = None  # built when a page is extracted here
+        self.workers = workers  # processes that extract pages (0: this one does)
+        self._pool: WorkerPool | None = None
+        self._on_pool = on_pool  # told of each pool of workers started, and of their end
+        self._extracted_here = 0  # pages extracted in this process
         self.on_progress = on_progress
         self.monitor = monitor or HealthMonitor()
         self.stats = Stats(health=self.monitor.health)
@@ -231,6 +279,12 @@ class Crawler:
         self._retry_set = set(plan.retry_first)
         concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
         _return_freed_memory()
+        # A file source is read ahead for its workers; a site fetched one page at a time
+        # is not (that would fetch ids whose article an earlier page shows).
+        file_source = callable(getattr(self.source, "ids", None))
+        self._use_workers = self.workers > 0 and (concurrency > 1 or file_source)
+        if self._use_workers and not _short(plan):
+            self._start_pool()  # now: forked before the fetching threads start
         executor = _Workers(concurrency) if concurrency > 1 else None
         budget = ByteBudget(WINDOW_BYTES) if executor is not None else None
         if budget is not None and hasattr(self.source, "budget"):
@@ -238,16 +292,16 @@ class Crawler:
         tickets = 0
         # (id, status if no fetch is needed, else the fetch: pending or done, its ticket)
         window: deque[tuple[int, Outcome | None, Future[_Fetched] | _Fetched | None, int]] = deque()
-        # Alone, each id is settled before the next is looked at, so an article found on
-        # one page is never fetched again as the next id; workers keep a window ahead.
-        window_size = 2 * concurrency if executor is not None else 1
+        held_bytes = 0  # of the pages read ahead from a file source
         ids = self._ids(plan)
         misses = connection_failures = 0
         fetched_any = stopping = False
         last_walked: int | None = None
         try:
             while True:
-                while not stopping and len(window) < window_size:
+                while not stopping and len(window) < self._window_size(executor, concurrency):
+                    if executor is None and held_bytes > WINDOW_BYTES:
+                        break
                     article_id = next(ids, None)
                     if article_id is None:
                         break
@@ -255,16 +309,18 @@ class Crawler:
                     if status is not None:
                         window.append((article_id, status, None, -1))
                         continue
-                    work = (
-                        executor.submit(self._fetch, article_id, budget, tickets)
-                        if executor is not None
-                        else self._fetch(article_id)
-                    )
+                    if executor is not None:
+                        work = executor.submit(self._fetch, article_id, budget, tickets)
+                    else:
+                        work = self._fetch(article_id)
+                        held_bytes += len(work.page.body)
                     window.append((article_id, None, work, tickets))
                     tickets += 1
                 if not window:
                     break
                 article_id, status, work, ticket = window.popleft()
+                if isinstance(work, _Fetched):
+                    held_bytes -= len(work.page.body)
                 if work is None:
                     if article_id in self._written_this_run:
                         self.stats.articles += 1
@@ -280,6 +336,8 @@ class Crawler:
                         if article_id in self._written_this_run:
                             # Fetched ahead by a worker, but its article came on an
                             # earlier page: it is an article, whatever this fetch said.
+                            if fetched.job is not None:
+                                fetched.job.cancel()
                             found_here = True
                             self.stats.articles += 1
                             self._met_article(article_id)
@@ -317,6 +375,8 @@ class Crawler:
         finally:
             if executor is not None:
                 executor.shutdown([work for _, _, work, _ in window if isinstance(work, Future)])
+            if self._pool is not None:
+                self._set_pool(None)
             edges = [n for n in (plan.newest, self._newest_seen) if n is not None]
             self.monitor.end(
                 open_walk=plan.last is None,
@@ -344,18 +404,89 @@ class Crawler:
             return None
         return status
 
+    def _window_size(self, executor: _Workers | None, concurrency: int) -> int:
+        """Ids in flight: twice the fetching threads; alone, one id at a time (each id
+        settled before the next is looked at, so an article found on one page is never
+        fetched again as the next id), except a file read ahead for page workers."""
+        if executor is not None:
+            return 2 * concurrency
+        if self._pool is not None and self._pool.ready:
+            return 4 * self._pool.count
+        return 1
+
+    def _start_pool(self) -> None:
+        self._set_pool(WorkerPool(self.workers, partial(_make_reader, self.convert)))
+
+    def _set_pool(self, pool: WorkerPool | None) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        self._pool = pool
+        if self._on_pool is not None:
+            self._on_pool(pool)
+
     def _fetch(
         self, article_id: int, budget: ByteBudget | None = None, ticket: int = 0
     ) -> _Fetched:
-        """Fetch one page: the only part that runs in worker threads. Parsing stays in
-        the recording thread: spread over workers it only fights for the GIL."""
+        """Fetch one page and hand it to a page worker: what runs in fetching threads.
+        Without workers, pages are extracted in the recording thread: spread over
+        threads that only fights for the GIL."""
         fetched_at = utc_now()
         if budget is None:
             page = self.source.get(article_id)
         else:
             with budget.ticket(ticket):
                 page = self.source.get(article_id)
-        return _Fetched(article_id, page, page.fetched_at or fetched_at)
+        fetched = _Fetched(article_id, page, page.fetched_at or fetched_at)
+        if page.outcome is None:
+            refusal = refusal_of(page)
+            pool = self._pool
+            if refusal is not None:
+                fetched.page = Page.failed(page.url, Cause.TOO_COMPLEX, refusal)
+            elif pool is not None and pool.ready:
+                with contextlib.suppress(WorkerDied):  # then extracted when recorded
+                    fetched.job = self._submit(pool, fetched)
+                    fetched.pool = pool
+        return fetched
+
+    @staticmethod
+    def _submit(pool: WorkerPool, fetched: _Fetched) -> Future[PageYield]:
+        page = fetched.page
+        return pool.submit(_extract, page.body, page.content_type, page.url, fetched.fetched_at)
+
+    def _extracted(self, fetched: _Fetched) -> PageYield | None:
+        """What the page yields, from its worker or extracted here; None if workers died
+        on it twice (a page that kills its parser must not kill the run)."""
+        page = fetched.page
+        if fetched.job is not None:
+            try:
+                return WorkerPool.result(fetched.job)
+            except WorkerDied as exc:
+                log.warning("warning: a page worker died (%s): starting new ones", exc)
+                if fetched.pool is self._pool:
+                    self._replace_pool()
+            assert self._pool is not None
+            pool = self._pool
+            try:
+                return WorkerPool.result(self._submit(pool, fetched))
+            except WorkerDied:  # a second death, on a fresh pool: this page kills them
+                log.warning("warning: a page worker died on id %d again", fetched.article_id)
+                if pool is self._pool:
+                    self._replace_pool()
+                return None
+        self._extracted_here += 1
+        if self._pool is not None and self._pool.broken:
+            log.warning("warning: a page worker died: starting new ones")
+            self._replace_pool()
+        elif self._use_workers and self._pool is None and self._extracted_here >= WORKERS_AFTER:
+            self._start_pool()
+        if self._reader is None:
+            self._reader = _make_reader(self.convert)
+        yielded = self._reader.extract(page.body, page.content_type, page.url, fetched.fetched_at)
+        page.body = b""
+        return yielded
+
+    def _replace_pool(self) -> None:
+        self._start_pool()
 
     def _health_page(self, article_id: int, kind: PageKind, plan: Plan) -> None:
         self.monitor.page(
@@ -383,20 +514,20 @@ class Crawler:
             return True
         return article_id >= plan.first and (plan.last is None or article_id <= plan.last)
 
+    def _failed(
+        self, article_id: int, cause: Cause | None, reason: str | None, fetched_at: str
+    ) -> None:
+        log.debug("id %d failed: %s", article_id, reason)
+        self.stats.failed += 1
+        if len(self.stats.failures) < SHOWN_FAILURES:
+            self.stats.failures.append((article_id, cause, reason or "unknown error"))
+        self.store.add_failed(article_id, reason, fetched_at, cause)
+
     def _handle(self, fetched: _Fetched, plan: Plan) -> bool:
         """Record what one fetched page holds; True if it held the id it was fetched as."""
         article_id, page, fetched_at = fetched.article_id, fetched.page, fetched.fetched_at
-        if page.outcome is None:
-            refusal = self.pages.refusal(page)
-            if refusal is not None:
-                page = Page.failed(page.url, Cause.TOO_COMPLEX, refusal)
         if page.outcome is Outcome.FAILED:
-            log.debug("id %d failed: %s", article_id, page.reason)
-            self.stats.failed += 1
-            if len(self.stats.failures) < SHOWN_FAILURES:
-                reason = page.reason or "unknown error"
-                self.stats.failures.append((article_id, page.cause, reason))
-            self.store.add_failed(article_id, page.reason, fetched_at, page.cause)
+            self._failed(article_id, page.cause, page.reason, fetched_at)
             return False
         if page.outcome is Outcome.MISSING:
             log.debug("id %d missing: %s", article_id, page.reason)
@@ -409,13 +540,16 @@ class Crawler:
                 self._health_page(article_id, kind, plan)
             self.store.add_missing(article_id, page.reason, fetched_at, page.cause)
             return False
-        parsed = self.pages.read(page)
+        parsed = self._extracted(fetched)
+        if parsed is None:
+            self._failed(article_id, Cause.WORKER_DIED, "its page worker died on it", fetched_at)
+            return False
         kind = PageKind.OTHER_IDS if parsed.articles else PageKind.NO_ARTICLE
         if parsed.articles and all(article.id > article_id for article in parsed.articles):
             kind = PageKind.LISTING  # the site may show a gap as the posts after it
         for article in parsed.articles:
             if article.id == article_id:
-                kind = PageKind.EMPTY if is_poor(article) else PageKind.ARTICLE
+                kind = PageKind.EMPTY if article.poor else PageKind.ARTICLE
             elif not self._in_range(article.id, plan):
                 continue
             if article.id in self._written_this_run:
@@ -423,7 +557,7 @@ class Crawler:
             if not plan.refetch and self.store.status_of(article.id) is Outcome.ARTICLE:
                 continue
             self._written_this_run.add(article.id)
-            self.store.add_article(self.pages.record(article, fetched_at))
+            self.store.add_article(article)
             self.monitor.article(article)
             self._note_newest(article.id)
             self.stats.records += 1

@@ -3,15 +3,27 @@ converted afresh if asked; a file is written beside its path and renamed when wh
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from zkiz_corpus import records
+from zkiz_corpus.converting import make_converter, normalise_config
 from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.running import OptionsError, refuse_corpus_file
+from zkiz_corpus.storing import intact_record
+from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
 
-BATCH = 256  # records per write
+_Stored = tuple[int, "str | None", bytes]  # an id, its digest, its line as stored
+
+BATCH = 256  # records per write, and per job of a worker
+# Records a conversion must have to be worth starting worker processes for.
+WORKERS_FROM = 4 * BATCH
 
 
 class NoSuchRun(LookupError):
@@ -33,11 +45,13 @@ def export(
     to_id: int | None = None,
     run: int | str | None = None,
     convert: str | None = None,
+    workers: int | None = None,
 ) -> ExportResult:
     """Write ``corpus``'s records to ``output`` (``-``: stdout; ``.gz``: gzip).
 
-    ``run``: only what that run committed (its number, or ``"last"``). A damaged record
-    is skipped and counted; then a file ``output`` keeps its earlier content. Raises
+    ``run``: only what that run committed (its number, or ``"last"``). ``convert``: each
+    record converted afresh, by ``workers`` processes (None: one per core). A damaged
+    record is skipped and counted; then a file ``output`` keeps its earlier content. Raises
     ``OptionsError`` for a bad range or output, ``NoSuchRun``, and ``CorpusError`` for
     no corpus.
     """
@@ -59,16 +73,9 @@ def export(
             raise NoSuchRun(f"{corpus} has no run {run} (zkiz status shows the last one)")
         sink.open()
         try:
-            batch: list[bytes] = []
-            for record in reader.records(from_id, to_id, run if isinstance(run, int) else None):
-                if convert is not None:
-                    record = records.reconvert(record, convert)
-                batch.append(records.dumps(record).encode("utf-8"))
-                result.written += 1
-                if len(batch) >= BATCH:
-                    sink.write(b"".join(batch))
-                    batch.clear()
-            sink.write(b"".join(batch))
+            for lines in _exported(reader, from_id, to_id, run, convert, workers):
+                sink.write(b"".join(lines))
+                result.written += len(lines)
         except BaseException:
             sink.discard()
             raise
@@ -78,3 +85,100 @@ def export(
     else:
         sink.close()
     return result
+
+
+def _exported(
+    reader: CorpusReader,
+    low: int | None,
+    high: int | None,
+    run: int | str | None,
+    convert: str | None,
+    workers: int | None,
+) -> Iterator[list[bytes]]:
+    """The lines to write, a batch at a time, in id order: as stored, or converted
+    afresh (by worker processes when there are enough records to be worth them)."""
+    stored = reader.lines(low, high, run if isinstance(run, int) else None)
+    batches = iter(lambda: list(islice(stored, BATCH)), [])
+    job: Callable[[list[_Stored]], list[bytes | None]] = _as_stored
+    if convert is not None:
+        job = partial(_converted, (normalise_config(convert), make_converter(convert)))
+    count = default_workers() if workers is None else workers
+    pool = None
+    if convert is not None and count > 0:
+        first = list(islice(batches, WORKERS_FROM // BATCH))
+        if len(first) == WORKERS_FROM // BATCH:
+            pool = WorkerPool(count, partial(_converter_of, convert))
+        batches = _chain(first, batches)
+    try:
+        if pool is None:
+            for batch in batches:
+                yield _kept(reader, batch, job(batch))
+            return
+        in_flight: deque[tuple[list[_Stored], Future[list[bytes | None]]]] = deque()
+        for batch in batches:
+            in_flight.append((batch, pool.submit(_converted, batch)))
+            if len(in_flight) > 2 * count:
+                yield _result(reader, pool, job, *in_flight.popleft())
+        while in_flight:
+            yield _result(reader, pool, job, *in_flight.popleft())
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _chain(first: list[list[_Stored]], rest: Iterator[list[_Stored]]) -> Iterator[list[_Stored]]:
+    yield from first
+    yield from rest
+
+
+def _result(
+    reader: CorpusReader,
+    pool: WorkerPool,
+    job: Callable[[list[_Stored]], list[bytes | None]],
+    batch: list[_Stored],
+    future: Future[list[bytes | None]],
+) -> list[bytes]:
+    try:
+        lines = WorkerPool.result(future)
+    except WorkerDied:  # an export is only reading: the batch is done here instead
+        lines = job(batch)
+    return _kept(reader, batch, lines)
+
+
+def _kept(reader: CorpusReader, batch: list[_Stored], lines: list[bytes | None]) -> list[bytes]:
+    kept = []
+    for (article_id, _, _), line in zip(batch, lines):
+        if line is None:
+            reader.report.note(article_id, "record damaged")
+        else:
+            reader.report.yielded += 1
+            kept.append(line)
+    return kept
+
+
+def _as_stored(batch: list[_Stored]) -> list[bytes | None]:
+    """Each intact line as it is stored (None for a damaged one): no second encoding."""
+    return [line if intact_record(line, n, sha) is not None else None for n, sha, line in batch]
+
+
+def _converter_of(convert: str) -> tuple[str, Callable[[str], str]]:
+    return normalise_config(convert), make_converter(convert)
+
+
+def _converted(
+    converter: tuple[str, Callable[[str], str]], batch: list[_Stored]
+) -> list[bytes | None]:
+    """Each intact record converted afresh from its originals, as a line (None for a
+    damaged one)."""
+    name, convert = converter
+    lines: list[bytes | None] = []
+    for article_id, sha, line in batch:
+        record = intact_record(line, article_id, sha)
+        if record is None:
+            lines.append(None)
+            continue
+        record["title"] = convert(record["title_original"])
+        record["text"] = convert(record["text_original"])
+        record["convert"] = name
+        lines.append(records.dumps(record).encode("utf-8"))
+    return lines

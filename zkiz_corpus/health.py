@@ -20,6 +20,7 @@ from zkiz_corpus.outcomes import Cause
 
 if TYPE_CHECKING:
     from zkiz_corpus.parsing import Article
+    from zkiz_corpus.records import Extracted
 
 __all__ = [
     "SOFT_MISSES",
@@ -174,7 +175,11 @@ def baseline(history: Iterable[Health]) -> tuple[float, float]:
 
 def is_poor(article: Article) -> bool:
     """An article no reader would want: no text, or a title that is the site's chrome."""
-    return not article.text or bool(_CHROME_TITLE.fullmatch(article.title))
+    return not article.text or is_poor_title(article.title)
+
+
+def is_poor_title(title: str) -> bool:
+    return bool(_CHROME_TITLE.fullmatch(title))
 
 
 class HealthMonitor:
@@ -209,13 +214,13 @@ class HealthMonitor:
         self._in_drop = False
         self._in_surge = False
 
-    def article(self, article: Article) -> None:
+    def article(self, article: Extracted) -> None:
         """One record written."""
         health = self.health
         health.articles += 1
-        length = len(article.text)
+        length = article.text_chars
         health.text_chars += length
-        health.empty_text += not article.text
+        health.empty_text += not length
         health.short_text += length < SHORT_TEXT
         health.chrome_titles += bool(_CHROME_TITLE.fullmatch(article.title))
         health.long_titles += len(article.title) > LONG_TITLE

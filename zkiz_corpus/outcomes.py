@@ -31,6 +31,7 @@ class Cause(str, Enum):
     BODY_TOO_LARGE = "body-too-large"
     TOO_COMPLEX = "too-complex"  # a page of more elements than is sane to parse
     DAMAGED_SOURCE = "damaged-source"  # a WARC record or saved file that cannot be read
+    WORKER_DIED = "worker-died"  # the process parsing the page died on it, twice
 
     def __str__(self) -> str:
         return self.value

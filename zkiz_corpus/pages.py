@@ -1,5 +1,6 @@
 """What a fetched page yields: its articles, decoded and parsed, and their records,
-converted with one OpenCC converter built once for the run. No I/O, no state."""
+converted with one OpenCC converter built once for the run and encoded as JSON lines.
+No I/O, no state: this is the work page workers do (``working``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,10 @@ from typing import Any
 
 from zkiz_corpus.converting import make_converter, normalise_config
 from zkiz_corpus.decoding import decode_page
+from zkiz_corpus.health import is_poor
 from zkiz_corpus.parsing import Article, ParsedPage, read_articles
-from zkiz_corpus.records import make_record
+from zkiz_corpus.records import Extracted, PageYield, dumps, make_record
 from zkiz_corpus.sources import Page
-
-# Tags a page may have: each costs about 470 bytes of tree, so 200,000 ``<`` (about
-# 100,000 elements) is some 50 MB. Real archive pages have a few thousand; 8 MB of bare
-# ``<i></i>`` would take 600 MB and half a minute.
-MAX_TAGS = 200_000
 
 
 class PageReader:
@@ -23,11 +20,6 @@ class PageReader:
     def __init__(self, convert: str) -> None:
         self.convert = normalise_config(convert)
         self._converter = make_converter(convert)
-
-    def refusal(self, page: Page) -> str | None:
-        """Why ``page`` is not to be parsed at all, or None."""
-        tags = page.body.count(b"<")
-        return f"{tags} tags: over {MAX_TAGS}" if tags > MAX_TAGS else None
 
     def articles(self, page: Page) -> list[Article]:
         """Every article on ``page``; its bytes are let go of as soon as they are read."""
@@ -42,3 +34,26 @@ class PageReader:
 
     def record(self, article: Article, fetched_at: str) -> dict[str, Any]:
         return make_record(article, self.convert, fetched_at, converter=self._converter)
+
+    def extract(
+        self, body: bytes, content_type: str | None, url: str, fetched_at: str
+    ) -> PageYield:
+        """Everything a page yields, records encoded: the whole per-page job."""
+        parsed = read_articles(decode_page(body, content_type), url)
+        done = []
+        for article in parsed.articles:
+            record = self.record(article, fetched_at)
+            done.append(
+                Extracted(
+                    article.id,
+                    article.title,
+                    len(article.text),
+                    article.source_url,
+                    is_poor(article),
+                    dumps(record).encode("utf-8"),
+                    fetched_at,
+                    record["sha256"],
+                    self.convert,
+                )
+            )
+        return PageYield(done, parsed.notice)

@@ -22,8 +22,16 @@ from zkiz_corpus.running import DEFAULT_BASE_URL, RECHECK_KINDS, OptionsError, c
 from zkiz_corpus.sources import DEFAULT_USER_AGENT, MAX_ID
 from zkiz_corpus.sources.base import escaped
 from zkiz_corpus.terminal import print_out
+from zkiz_corpus.working import MAX_WORKERS
 
 DEFAULT_CORPUS = "zkiz-corpus"
+WORKERS_OPTION = click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=MAX_WORKERS),
+    default=None,
+    help="Processes that parse and convert; 0: the main one does "
+    "[default: one per core, none on one core].",
+)
 
 
 def convert_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -145,6 +153,7 @@ _FETCH_OPTIONS = [
         show_default=True,
         help="Requests in flight.",
     ),
+    WORKERS_OPTION,
     click.option(
         "--max-misses",
         type=click.IntRange(min=1),

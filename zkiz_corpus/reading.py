@@ -28,7 +28,7 @@ from zkiz_corpus.storing import (
     CorpusError,
     damaged_state,
     describe_os_error,
-    is_record_of,
+    intact_record,
     next_id,
 )
 
@@ -159,6 +159,19 @@ class CorpusReader:
     ) -> Iterator[dict[str, Any]]:
         """Intact records in id order, each id once, optionally within ``[low, high]`` or
         written by run ``run``; damaged ones are skipped and counted in ``report``."""
+        for article_id, sha, line in self.lines(low, high, run):
+            record = intact_record(line, article_id, sha)
+            if record is None:
+                self.report.note(article_id, "record damaged")
+                continue
+            self.report.yielded += 1
+            yield record
+
+    def lines(
+        self, low: int | None = None, high: int | None = None, run: int | None = None
+    ) -> Iterator[tuple[int, str | None, bytes]]:
+        """``records``' lines, as stored and not yet checked (``intact_record``), with
+        their ids and digests; lines the file does not hold are skipped and counted."""
         query = "SELECT id, offset, length, sha256 FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
         parameters: tuple = (Outcome.ARTICLE, low or 0, high or 2**63 - 1)
         if run is not None:
@@ -173,12 +186,7 @@ class CorpusReader:
                         self.report.note(article_id, "record lies past the end of the file")
                         continue
                     stream.seek(offset)
-                    line = stream.read(length)
-                    if not is_record_of(line, article_id, sha):
-                        self.report.note(article_id, "record damaged")
-                        continue
-                    self.report.yielded += 1
-                    yield json.loads(line)
+                    yield article_id, sha, stream.read(length)
             except sqlite3.DatabaseError as exc:
                 raise damaged_state(self.path / STATE_FILE, exc) from exc
 

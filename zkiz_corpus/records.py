@@ -6,12 +6,16 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkiz_corpus import canonical_url
 from zkiz_corpus.converting import make_converter, normalise_config
-from zkiz_corpus.parsing import Article
+from zkiz_corpus.health import is_poor_title
+
+if TYPE_CHECKING:
+    from zkiz_corpus.parsing import Article
 
 FIELDS = (
     "id",
@@ -118,3 +122,46 @@ def dumps(record: dict[str, Any]) -> str:
     if _HAS_LINE_BREAKER(line):  # rare: skip the full-string translate when absent
         line = line.translate(_LINE_BREAKERS)
     return line + "\n"
+
+
+@dataclass(slots=True)
+class Extracted:
+    """One article of a page, done: its record as a JSON line, and the little the walk
+    and the health count need to know of it (small to send between processes)."""
+
+    id: int
+    title: str  # as published
+    text_chars: int
+    source_url: str | None
+    poor: bool  # no reader would want it (``health.is_poor``)
+    line: bytes  # the record, one JSON line with its newline, UTF-8
+    fetched_at: str
+    sha256: str
+    convert: str
+
+    def record(self) -> dict[str, Any]:
+        return json.loads(self.line)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Extracted:
+        """A record made elsewhere (``make_record``), to be stored as is."""
+        text = record["text_original"]
+        return cls(
+            record["id"],
+            record["title_original"],
+            len(text),
+            record["source_url"],
+            not text or is_poor_title(record["title_original"]),
+            dumps(record).encode("utf-8"),
+            record["fetched_at"],
+            record["sha256"],
+            record["convert"],
+        )
+
+
+@dataclass(slots=True)
+class PageYield:
+    """A page's articles done, or the notice it gives instead."""
+
+    articles: list[Extracted]
+    notice: str | None = None

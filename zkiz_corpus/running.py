@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zkiz_corpus import __version__, records
 from zkiz_corpus.converting import backend_description, make_converter, normalise_config
@@ -42,6 +42,10 @@ from zkiz_corpus.sources import (
     open_source,
 )
 from zkiz_corpus.storing import STATE_FILE, Corpus, WriteError, describe_os_error
+from zkiz_corpus.working import MAX_WORKERS, default_workers
+
+if TYPE_CHECKING:
+    from zkiz_corpus.records import Extracted
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -116,6 +120,7 @@ class FetchOptions:
     timeout: float = 30.0
     retries: int = 3
     concurrency: int = 1
+    workers: int | None = None  # processes extracting pages; None: one per core (none on one)
     max_misses: int = DEFAULT_MAX_MISSES
     user_agent: str = DEFAULT_USER_AGENT
     ignore_robots: bool = False
@@ -210,6 +215,8 @@ def check_options(options: FetchOptions) -> None:
         if value is not None:
             _whole(value, name, 1, MAX_ID)
     _whole(options.concurrency, "--concurrency", 1, MAX_CONCURRENCY)
+    if options.workers is not None:
+        _whole(options.workers, "--workers", 0, MAX_WORKERS)
     _whole(options.retries, "--retries", 0, MAX_ID)
     _whole(options.max_misses, "--max-misses", 1, MAX_ID)
     check_seconds(options.delay, "--delay", allow_zero=True)
@@ -340,6 +347,7 @@ def fetch(
         convert = _conversion(options.convert, corpus)
         held = list(file_source.ids()) if file_source is not None else None
         plan = plan_run(options, corpus, held)
+        recorder: list[Any] = []  # the WARC recorder, if one is kept
         if file_source is not None:
             source: Any = file_source
         else:
@@ -350,7 +358,7 @@ def fetch(
                 timeout=options.timeout,
                 user_agent=options.user_agent,
                 obey_robots=not options.ignore_robots,
-                on_exchange=_warc_writer(options.warc, stack, closing),
+                on_exchange=_warc_writer(options.warc, stack, closing, recorder),
             )
             stack.callback(source.close)
         if sink is not None:
@@ -371,6 +379,7 @@ def fetch(
             on_progress,
             guard,
             exit_status,
+            recorder[0].use if recorder else None,
         )
     if closing and result.write_error is None:
         result.outcome, result.write_error = RunOutcome.WRITE_FAILED, closing[0]
@@ -398,6 +407,7 @@ def _run(
     on_progress: Callable[[Progress], None] | None,
     guard: Callable[[], AbstractContextManager[Any]],
     exit_status: Callable[[RunOutcome], int] | None,
+    on_pool: Callable[[Any], None] | None = None,
 ) -> FetchResult:
     if corpus is not None:
         store: Any = corpus
@@ -423,7 +433,16 @@ def _run(
         carried=carried,
         owes_asks=corpus is not None and live,
     )
-    crawler = Crawler(source, store, convert, on_progress=progress, monitor=monitor)
+    workers = default_workers() if options.workers is None else options.workers
+    crawler = Crawler(
+        source,
+        store,
+        convert,
+        on_progress=progress,
+        monitor=monitor,
+        workers=workers,
+        on_pool=on_pool,
+    )
     run_id = None
     if corpus is not None:
         run_id = corpus.start_run(records.utc_now(), _run_settings(options, convert))
@@ -497,9 +516,9 @@ class _Tee:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def add_article(self, record: dict[str, Any]) -> None:
-        self._store.add_article(record)
-        self._on_record(record)
+    def add_article(self, article: Extracted) -> None:
+        self._store.add_article(article)
+        self._on_record(article.record())
 
 
 def _total(plan: Plan, held: list[int] | None) -> int | None:
@@ -541,16 +560,18 @@ def _run_settings(options: FetchOptions, convert: str) -> dict[str, Any]:
 
 def _stream_writer(
     sink: JsonlSink | None, guard: Callable[[], AbstractContextManager[Any]]
-) -> Callable[[dict[str, Any]], None]:
-    def write(record: dict[str, Any]) -> None:
+) -> Callable[[bytes], None]:
+    def write(line: bytes) -> None:
         if sink is not None:
             with guard():
-                sink.write(records.dumps(record).encode("utf-8"))
+                sink.write(line)
 
     return write
 
 
-def _warc_writer(path: Path | str | None, stack: ExitStack, closing: list[WriteError]) -> Any:
+def _warc_writer(
+    path: Path | str | None, stack: ExitStack, closing: list[WriteError], made: list[Any]
+) -> Any:
     if path is None:
         return None
     from zkiz_corpus.sources import WarcRecorder
@@ -560,6 +581,7 @@ def _warc_writer(path: Path | str | None, stack: ExitStack, closing: list[WriteE
     except OSError as exc:
         raise OptionsError(f"cannot write {path}: {exc.strerror}", "--warc") from None
     stack.callback(_close, recorder.close, path, closing)
+    made.append(recorder)
 
     def write_exchange(exchange: Any) -> None:
         try:

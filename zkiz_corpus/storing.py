@@ -33,11 +33,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from zkiz_corpus.health import SOFT_MISSES
 from zkiz_corpus.outcomes import Cause, Outcome
-from zkiz_corpus.records import dumps
+
+if TYPE_CHECKING:
+    from zkiz_corpus.records import Extracted
 
 log = logging.getLogger("zkiz")
 
@@ -173,6 +175,28 @@ def check_line(line: bytes) -> tuple[int, str, str | None] | None:
     Intact means: ends in a newline, is a JSON object with a positive integer ``id`` and a
     string ``text_original`` whose SHA-256 is the record's ``sha256`` (when it has one).
     """
+    parsed = _parse_intact(line)
+    if parsed is None:
+        return None
+    record, sha = parsed
+    fetched_at = record.get("fetched_at")
+    return record["id"], sha, fetched_at if isinstance(fetched_at, str) else None
+
+
+def intact_record(line: bytes, article_id: int, sha256: str | None) -> dict[str, Any] | None:
+    """The record ``line`` holds, if it is the intact record of ``article_id`` the state
+    describes (its digest ``sha256``, when the state has one); else None."""
+    parsed = _parse_intact(line)
+    if parsed is None or parsed[0]["id"] != article_id or sha256 not in (None, parsed[1]):
+        return None
+    return parsed[0]
+
+
+def is_record_of(line: bytes, article_id: int, sha256: str | None) -> bool:
+    return intact_record(line, article_id, sha256) is not None
+
+
+def _parse_intact(line: bytes) -> tuple[dict[str, Any], str] | None:
     if not line.endswith(b"\n"):
         return None
     try:
@@ -187,15 +211,7 @@ def check_line(line: bytes) -> tuple[int, str, str | None] | None:
     sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     if record.get("sha256", sha) != sha:
         return None
-    fetched_at = record.get("fetched_at")
-    return article_id, sha, fetched_at if isinstance(fetched_at, str) else None
-
-
-def is_record_of(line: bytes, article_id: int, sha256: str | None) -> bool:
-    """``line`` is the intact record of ``article_id`` the state describes (its digest
-    ``sha256``, when the state has one)."""
-    checked = check_line(line)
-    return checked is not None and checked[0] == article_id and sha256 in (None, checked[1])
+    return record, sha
 
 
 class Corpus:
@@ -239,6 +255,8 @@ class Corpus:
         # Every file is reached through the locked directory's descriptor, never by path:
         # a directory renamed under a running writer takes the writer's files with it.
         self._dir_fd = _lock_directory(path)
+        self._statuses: dict[int, dict[int, Outcome]] = {}  # blocks of ids read ahead
+        self._statuses_at = -1  # the connection's total_changes when they were read
         self._fd = -1
         self.db: sqlite3.Connection | None = None
         try:
@@ -481,8 +499,24 @@ class Corpus:
     # -- reading state -------------------------------------------------------------
 
     def status_of(self, article_id: int) -> Outcome | None:
-        row = self.db.execute("SELECT status FROM ids WHERE id = ?", (article_id,)).fetchone()
-        return None if row is None else Outcome(row[0])
+        """What the corpus holds of ``article_id`` (committed). Read a block of ids at a
+        time: a query per id, in the thread that records pages, gives up the GIL to the
+        fetching threads once per id and waits to get it back."""
+        block = article_id // STATUS_BLOCK
+        if self._statuses_at != self.db.total_changes:
+            self._statuses.clear()
+            self._statuses_at = self.db.total_changes
+        held = self._statuses.get(block)
+        if held is None:
+            if len(self._statuses) >= 4:
+                self._statuses.clear()
+            first = block * STATUS_BLOCK
+            rows = self.db.execute(
+                "SELECT id, status FROM ids WHERE id >= ? AND id < ?",
+                (first, first + STATUS_BLOCK),
+            )
+            held = self._statuses[block] = {n: Outcome(status) for n, status in rows}
+        return held.get(article_id)
 
     def highest_article_id(self) -> int | None:
         return self.db.execute(
@@ -654,14 +688,18 @@ class Corpus:
                 (self.run_id, Outcome.MISSING),
             )
 
-    def add_article(self, record: dict[str, Any]) -> None:
-        if self._first_convert is None and isinstance(record.get("convert"), str):
-            self._first_convert = record["convert"]
-        line = dumps(record).encode("utf-8")
-        self._pending_bytes += len(line)
+    def add_article(self, article: Extracted | dict[str, Any]) -> None:
+        """One article's record: as the crawl extracted it, or a record (``make_record``)."""
+        if isinstance(article, dict):
+            from zkiz_corpus.records import Extracted
+
+            article = Extracted.from_record(article)
+        if self._first_convert is None:
+            self._first_convert = article.convert
+        self._pending_bytes += len(article.line)
         self._add(
             _Pending(
-                record["id"], Outcome.ARTICLE, None, record["fetched_at"], line, record["sha256"]
+                article.id, Outcome.ARTICLE, None, article.fetched_at, article.line, article.sha256
             )
         )
 
@@ -890,6 +928,7 @@ class Corpus:
             self.db.close()
             self.db = None
         if self._dir_fd >= 0:
+            _LOCKS_HELD.discard(self._dir_fd)
             os.close(self._dir_fd)  # and with it the lock
             self._dir_fd = -1
 
@@ -921,6 +960,25 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+STATUS_BLOCK = 1024  # ids whose state is read at once
+
+# Lock descriptors this process holds. A forked page worker closes its copies: an
+# ``flock`` lives as long as any copy, and a worker outliving a killed run must not keep
+# the next run out.
+_LOCKS_HELD: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for descriptor in _LOCKS_HELD:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
+    _LOCKS_HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 def _lock_directory(path: Path) -> int:
     """``flock`` the corpus directory: deleting a file cannot let a second writer in."""
     descriptor = os.open(path, os.O_RDONLY)
@@ -931,6 +989,7 @@ def _lock_directory(path: Path) -> int:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise CorpusLocked(f"corpus {path} is locked by another zkiz run") from None
         raise CorpusError(f"cannot lock corpus {path}: {describe_os_error(exc)}") from exc
+    _LOCKS_HELD.add(descriptor)
     return descriptor
 
 

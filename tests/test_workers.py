@@ -1,0 +1,307 @@
+"""Page workers: pages parsed and converted in other processes give the very records,
+in the very order, that one process gives, and a worker's death, a Ctrl-C or a kill -9
+loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import (
+    ROOT,
+    SEED_A,
+    SEED_B,
+    Archive,
+    ArticleSpec,
+    markup_div_br,
+    numbered_pages,
+    page,
+    run_zkiz,
+)
+
+FIRST = 700_000
+COUNT = 240  # over WORKERS_AFTER: a run this long starts its workers
+
+
+def _pages() -> tuple[dict, list[int]]:
+    """Every shape a crawl meets: one article, two, gaps; and a long page every 7th id."""
+    pages, article_ids = numbered_pages(FIRST, COUNT)
+    for n in article_ids[::7]:
+        pages[n] = page(
+            markup_div_br([ArticleSpec(n, f"長文{n}", (*SEED_A.paragraphs, *SEED_B.paragraphs))])
+        )
+    return pages, article_ids
+
+
+def _fetch(archive: Archive, corpus: Path, *extra: str, **popen) -> list[str]:
+    return [
+        "fetch",
+        "--base-url",
+        archive.base_url,
+        "--from-id",
+        str(FIRST),
+        "--to-id",
+        str(FIRST + COUNT - 1),
+        "--delay",
+        "0",
+        "--corpus",
+        str(corpus),
+        *extra,
+    ]
+
+
+def _lines(corpus: Path) -> list[dict]:
+    """The records, less the time each was fetched."""
+    found = []
+    for line in (corpus / "records.jsonl").read_text("utf-8").splitlines():
+        record = json.loads(line)
+        del record["fetched_at"]
+        found.append(record)
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(child) for child in children]
+    return found
+
+
+@pytest.fixture(scope="module")
+def served():
+    pages, article_ids = _pages()
+    with Archive(pages) as archive:
+        yield archive, article_ids
+
+
+@pytest.fixture(scope="module")
+def alone(served, tmp_path_factory):
+    """The records one process makes: what workers must make too."""
+    archive, article_ids = served
+    corpus = tmp_path_factory.mktemp("alone") / "corpus"
+    done = run_zkiz(*_fetch(archive, corpus, "--workers", "0", "--concurrency", "4"))
+    assert done.returncode == 0, done.stderr
+    records = _lines(corpus)
+    assert [r["id"] for r in records] == article_ids
+    return records
+
+
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_workers_write_the_records_one_process_writes_in_its_order(
+    served, alone, tmp_path, concurrency
+):
+    archive, _ = served
+    corpus = tmp_path / "corpus"
+    done = run_zkiz(*_fetch(archive, corpus, "--workers", "2", "--concurrency", concurrency))
+    assert done.returncode == 0, done.stderr
+    assert _lines(corpus) == alone
+    assert b"240 ids walked" in done.stderr or done.stderr == b"", done.stderr
+
+
+def test_a_rebuild_from_a_warc_with_workers_gives_the_same_records(served, alone, tmp_path):
+    archive, _ = served
+    warc = tmp_path / "crawl.warc.gz"
+    done = run_zkiz(*_fetch(archive, tmp_path / "live", "--concurrency", "4", "--warc", str(warc)))
+    assert done.returncode == 0, done.stderr
+    rebuilt = tmp_path / "rebuilt"
+    for workers in ("0", "2"):
+        done = run_zkiz(
+            "fetch", "--source", str(warc), "--corpus", str(rebuilt / workers), "--workers", workers
+        )
+        assert done.returncode == 0, done.stderr
+        assert _lines(rebuilt / workers) == alone
+
+
+def test_in_process_runs_start_workers_after_the_first_pages(served, alone, tmp_path):
+    """A library caller with threads of its own gets spawned workers, once the run has
+    gone on long enough to be worth them: records as one process makes them."""
+    from zkiz_corpus import FetchOptions, fetch
+
+    archive, _ = served
+    options = FetchOptions(
+        from_id=FIRST,
+        to_id=FIRST + COUNT - 1,
+        base_url=archive.base_url,
+        delay=0,
+        concurrency=4,
+        workers=2,
+        corpus=tmp_path / "corpus",
+    )
+    result = fetch(options)
+    assert result.stats.articles == len(alone)
+    assert _lines(tmp_path / "corpus") == alone
+
+
+def test_workers_out_of_range_are_a_usage_error(tmp_path):
+    done = run_zkiz("fetch", "--from-id", "1", "--workers", "-1", "--corpus", str(tmp_path / "c"))
+    assert done.returncode == 2
+    assert b"--workers" in done.stderr and b"Traceback" not in done.stderr
+
+
+def _slow_crawl(archive: Archive, corpus: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "zkiz_corpus", *_fetch(archive, corpus, *extra)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's job is
+    )
+
+
+def _gone(pids: list[int]) -> bool:
+    """No process left of ``pids`` but zombies (whose reaping is their new parent's)."""
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            return False
+    return True
+
+
+def _wait_for(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def slow(served):
+    archive, _ = served
+    archive.latency = 0.03
+    yield archive
+    archive.latency = 0.0
+
+
+def test_a_worker_killed_mid_crawl_loses_no_page(slow, alone, tmp_path):
+    corpus = tmp_path / "corpus"
+    process = _slow_crawl(slow, corpus, "--workers", "2", "--concurrency", "4")
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == 2)
+        start = len(slow.requests)
+        _wait_for(lambda: len(slow.requests) > start + 40)
+        os.kill(_children(process.pid)[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert b"a page worker died" in stderr
+    assert b"Traceback" not in stderr, stderr.decode()
+    assert _lines(corpus) == alone  # every article once, in order
+
+
+def test_ctrl_c_to_the_job_stops_it_in_one_line_and_keeps_what_was_recorded(slow, alone, tmp_path):
+    corpus = tmp_path / "corpus"
+    process = _slow_crawl(slow, corpus, "--workers", "2", "--concurrency", "4")
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == 2)
+        start = len(slow.requests)
+        _wait_for(lambda: len(slow.requests) > start + 60)
+        workers = _children(process.pid)
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
+    _wait_for(lambda: _gone(workers), 10)
+    kept = _lines(corpus)
+    assert kept == alone[: len(kept)] and kept  # a prefix of the whole, in order
+    done = run_zkiz(*_fetch(slow, corpus, "--workers", "2", "--concurrency", "4"))
+    assert done.returncode == 0, done.stderr
+    assert _lines(corpus) == alone
+
+
+def test_after_kill_9_the_workers_go_and_the_corpus_is_free_at_once(slow, alone, tmp_path):
+    corpus = tmp_path / "corpus"
+    process = _slow_crawl(slow, corpus, "--workers", "2", "--concurrency", "4")
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == 2)
+        start = len(slow.requests)
+        _wait_for(lambda: len(slow.requests) > start + 60)
+        workers = _children(process.pid)
+        process.kill()
+        process.wait()
+    finally:
+        process.kill()
+    # The next run may start at once: no orphan holds the corpus's lock.
+    done = run_zkiz(*_fetch(slow, corpus, "--workers", "2", "--concurrency", "4"))
+    assert done.returncode == 0, done.stderr
+    assert _lines(corpus) == alone
+    _wait_for(lambda: _gone(workers), 10)
+
+
+def _dies_on_marked_pages(reader, body, content_type, url, fetched_at):
+    if b"KILLS-ITS-PARSER" in body:
+        os._exit(1)  # as a parser crashing in C would
+    return reader.extract(body, content_type, url, fetched_at)
+
+
+def test_a_page_that_kills_its_worker_fails_alone_and_the_run_goes_on(tmp_path, monkeypatch):
+    """Workers forked from this process run the patched job: the marked page kills
+    one, then its replacement; it fails (to be retried), every other page is kept."""
+    from zkiz_corpus import FetchOptions, crawling, fetch, working
+    from zkiz_corpus.outcomes import Cause
+    from zkiz_corpus.reading import CorpusReader
+
+    monkeypatch.setattr(crawling, "_extract", _dies_on_marked_pages)
+    monkeypatch.setattr(working.threading, "active_count", lambda: 1)  # fork, as the CLI does
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for n in range(1, 151):
+        spec = ArticleSpec(n, f"第{n}號", SEED_A.paragraphs[:2])
+        html = markup_div_br([spec]) + ("<!-- KILLS-ITS-PARSER -->" if n == 77 else "")
+        (pages / f"{n}.html").write_text(html, encoding="utf-8")
+    result = fetch(FetchOptions(source=pages, corpus=tmp_path / "corpus", workers=2))
+    assert result.stats.failed == 1
+    assert result.stats.failures[0][:2] == (77, Cause.WORKER_DIED)
+    with CorpusReader(tmp_path / "corpus") as reader:
+        assert [r["id"] for r in reader.records()] == [n for n in range(1, 151) if n != 77]
+        assert [(f["id"], f["cause"]) for f in reader.failed()] == [(77, "worker-died")]
+
+
+def _stored_corpus(path: Path, count: int) -> None:
+    from zkiz_corpus import Corpus, make_record
+    from zkiz_corpus.parsing import Article
+
+    with Corpus(path, batch_size=5000) as corpus:
+        for n in range(1, count + 1):
+            text = f"第{n}篇:" + SEED_B.paragraphs[n % len(SEED_B.paragraphs)]
+            article = Article(n, f"標題{n}", text, None)
+            corpus.add_article(make_record(article, "t2s", "2026-11-27T00:00:00Z"))
+
+
+def test_export_convert_by_workers_writes_what_one_process_writes(tmp_path):
+    from zkiz_corpus.converting import make_converter
+
+    corpus = tmp_path / "corpus"
+    _stored_corpus(corpus, 1500)  # enough to start workers for
+    records = corpus / "records.jsonl"
+    data = bytearray(records.read_bytes())
+    where = data.index("第700篇".encode())
+    data[where : where + 3] = "第".encode()[::-1][:3]  # damage one record's text
+    records.write_bytes(bytes(data))
+    outputs = {}
+    for workers in ("0", "2"):
+        done = run_zkiz(
+            "export", "--corpus", str(corpus), "--convert", "s2hk", "--workers", workers
+        )
+        assert done.returncode == 1  # the damaged record is skipped, and said
+        assert b"skipped 1 damaged record (id 700" in done.stderr, done.stderr
+        outputs[workers] = done.stdout
+    assert outputs["0"] == outputs["2"]
+    exported = [json.loads(line) for line in outputs["2"].splitlines()]
+    assert [r["id"] for r in exported] == [n for n in range(1, 1501) if n != 700]
+    to_hk = make_converter("s2hk")
+    assert all(r["convert"] == "s2hk" for r in exported)
+    assert all(r["text"] == to_hk(r["text_original"]) for r in exported)

@@ -1,0 +1,138 @@
+"""Worker processes for the CPU-bound part of a run (decoding, parsing, converting,
+encoding), so that a crawl, a rebuild or an export uses every core: threads would share
+one, under the GIL. Results are taken in the order work was handed out, so what is
+recorded, and when, is what one process would do."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+__all__ = [
+    "MAX_WORKERS",
+    "WORKERS_AFTER",
+    "WorkerDied",
+    "WorkerPool",
+    "default_workers",
+    "usable_cores",
+]
+
+# Jobs done in the main process before workers are started, where they cannot be forked
+# at once (another thread runs) and must import everything afresh: a short run, or
+# a nightly one of a dozen new posts, never pays their start-up.
+WORKERS_AFTER = 100
+MAX_WORKERS = 64
+PARENT_CHECK_SECONDS = 0.5
+
+_state: Any = None  # a worker's own: what its ``setup`` built
+
+
+class WorkerDied(Exception):
+    """The worker process doing a job ended without an answer (killed, out of memory)."""
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """As many workers as cores this process may use; none on one core, where they only
+    add the cost of sending pages back and forth."""
+    cores = usable_cores()
+    return cores if cores > 1 else 0
+
+
+def _start(setup: Callable[[], Any]) -> None:
+    # Ctrl-C reaches the whole process group: it is the main process's to handle (it
+    # stops the run and commits), not a traceback from each worker. A SIGTERM (the pool
+    # ends its workers so) ends a worker at once, not through the run's own handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+    global _state
+    _state = setup()
+
+
+def _end_with(parent: int) -> None:
+    """End this worker once its run has gone (a kill -9 says nothing to it: a worker
+    waiting for pages would wait for ever)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _call(job: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    return job(_state, *args)
+
+
+def _ready() -> None:
+    pass
+
+
+class WorkerPool:
+    """``count`` worker processes, each holding what ``setup()`` returns; ``submit(job,
+    *args)`` runs ``job(state, *args)`` in one of them.
+
+    Forked at once when this process runs no other thread (cheap, and ``ready`` at once:
+    work waits for them while they set up); else spawned in the background, and
+    ``ready`` only once they answer, so that the caller does the work itself meanwhile
+    (``WORKERS_AFTER``).
+    """
+
+    def __init__(self, count: int, setup: Callable[[], Any]) -> None:
+        self.count = count
+        forkable = (
+            "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1
+            and os.name == "posix"
+            and os.uname().sysname == "Linux"  # macOS's system libraries are not fork-safe
+        )
+        context = multiprocessing.get_context("fork" if forkable else "spawn")
+        self._executor = ProcessPoolExecutor(
+            count, mp_context=context, initializer=_start, initargs=(setup,)
+        )
+        # Starting them now: forked before the caller's threads start, or spawned while
+        # the caller goes on alone.
+        self._warming = [self._executor.submit(_ready) for _ in range(count)]
+        if forkable:
+            self._warming = []  # forked workers take pages while they set up
+        self.forked = forkable
+        self.broken = False  # a worker was found dead when work was handed out
+
+    @property
+    def ready(self) -> bool:
+        """Every worker has started (until then the caller does the work itself)."""
+        if self._warming and all(future.done() for future in self._warming):
+            self._warming = []
+        return not self._warming
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``WorkerDied`` if a worker of this pool has died already."""
+        try:
+            return self._executor.submit(_call, job, args)
+        except BrokenProcessPool as exc:
+            self.broken = True
+            raise WorkerDied(str(exc) or "a worker process died") from None
+
+    @staticmethod
+    def result(future: Future[Any]) -> Any:
+        """The job's result (its exception raised here); ``WorkerDied`` if a worker of
+        its pool died: every job handed to that pool is then lost."""
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            raise WorkerDied(str(exc) or "a worker process died") from None
+
+    def close(self) -> None:
+        """Stop the workers: what is queued is dropped, what runs is not waited for."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

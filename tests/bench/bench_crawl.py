@@ -1,7 +1,7 @@
 """Benchmark: zkiz against Scrapy on several page sets, then rebuilds from the WARC.
 
     pip install -e '.[bench]'                     # Scrapy, for the comparison only
-    python -m tests.bench.bench_crawl             # 4 sets x 2000 ids, concurrency 8, 3 rounds
+    python -m tests.bench.bench_crawl             # 4 sets x 2000 ids x 3 rounds: ~16 min
     python -m tests.bench.bench_crawl --pages 400 --rounds 1 --sets seed,multi
     python -m tests.bench.bench_crawl --pages 1000 --pages 10000   # memory: RSS per size
     python -m tests.bench.bench_crawl --no-scrapy                  # zkiz alone
@@ -386,6 +386,10 @@ def scrapy_version() -> str:
     return scrapy.__version__
 
 
+def command_line() -> str:
+    return " ".join(["python -m tests.bench.bench_crawl", *sys.argv[1:]])
+
+
 def load_average() -> str:
     try:
         with open("/proc/loadavg", encoding="ascii") as stream:
@@ -460,7 +464,8 @@ def print_summary(context: Context, results: list[tuple[PageSet, list[Run]]]) ->
     )
     print(
         "| set | zkiz / Scrapy (own selectors) | zkiz --warc / Scrapy (own selectors) "
-        "| peak RSS zkiz vs Scrapy MB | rebuild 1 core pages/s | rebuild 2 cores pages/s |"
+        "| peak RSS zkiz vs Scrapy MB | rebuild 1 core pages/s "
+        f"| rebuild {os.cpu_count()} cores pages/s |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for page_set, runs in results:
@@ -503,7 +508,7 @@ def timing_mode(context: Context, sets: list[str], rounds: int) -> None:
     for name in sets:
         page_set, runs, agreed, server = run_set(context, name, rounds)
         results.append((page_set, runs, agreed, server))
-    print(f"## `python -m tests.bench.bench_crawl {' '.join(sys.argv[1:])}`".rstrip())
+    print(f"## `{command_line()}`")
     print(f"\n{machine_line()}\n")
     print(
         f"Load average (1, 5, 15 min) at the start: {context.load_at_start}; at the end: "
@@ -530,7 +535,7 @@ def memory_mode(context: Context, sizes: list[int], sets: list[str], rounds: int
             rows.append((size, [max(m.peak_kb for m in run.results) / 1024 for run in runs]))
             measured += [m for run in runs for m in run.results]
         tables.append((name, rows))
-    print(f"## `python -m tests.bench.bench_crawl {' '.join(sys.argv[1:])}`")
+    print(f"## `{command_line()}`")
     print(f"\n{machine_line()}\n")
     print(
         f"Load average (1, 5, 15 min) at the start: {context.load_at_start}; at the end: "

@@ -16,6 +16,10 @@ def test_crawl_benchmark_runs():
             "tests.bench.bench_crawl",
             "--pages",
             "40",
+            "--rounds",
+            "1",
+            "--sets",
+            "current,multi",
             "--no-scrapy",
             "--server",
             "python",
@@ -26,9 +30,10 @@ def test_crawl_benchmark_runs():
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("zkiz fetch")]
-    assert len(rows) == 3
-    assert all(line.split()[-1] == "36" for line in rows)  # 40 pages, every tenth a 404
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| `zkiz fetch")]
+    assert len(rows) == 2 * 4  # two sets: crawl, --warc, two rebuilds
+    assert all(line.split("|")[5].strip() == "36" for line in rows)  # every tenth a 404
+    assert "| current |" in done.stdout and "| multi |" in done.stdout  # the summary
 
 
 def test_noop_cron_benchmark_runs():

@@ -21,7 +21,7 @@ from zkiz_corpus.health import Health, HealthMonitor, PageKind
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.records import Extracted, PageYield, utc_now
 from zkiz_corpus.sources import MAX_ID, ByteBudget, Page
-from zkiz_corpus.working import WORKERS_AFTER, WorkerDied, WorkerPool
+from zkiz_corpus.working import BATCH, WORKERS_AFTER, Slot, WorkerDied, WorkerPool
 
 if TYPE_CHECKING:
     from zkiz_corpus.pages import PageReader
@@ -76,7 +76,7 @@ class _Fetched:
     article_id: int
     page: Page  # its body is kept until recorded: a worker that dies on it is replaced
     fetched_at: str
-    job: Future[PageYield] | None = None  # the page handed to a worker, if it was
+    job: Slot | None = None  # the page handed to a worker, if it was
     pool: WorkerPool | None = None  # that worker's
 
 
@@ -336,8 +336,6 @@ class Crawler:
                         if article_id in self._written_this_run:
                             # Fetched ahead by a worker, but its article came on an
                             # earlier page: it is an article, whatever this fetch said.
-                            if fetched.job is not None:
-                                fetched.job.cancel()
                             found_here = True
                             self.stats.articles += 1
                             self._met_article(article_id)
@@ -411,7 +409,7 @@ class Crawler:
         if executor is not None:
             return 2 * concurrency
         if self._pool is not None and self._pool.ready:
-            return 4 * self._pool.count
+            return 2 * self._pool.count * BATCH
         return 1
 
     def _start_pool(self) -> None:
@@ -449,9 +447,11 @@ class Crawler:
         return fetched
 
     @staticmethod
-    def _submit(pool: WorkerPool, fetched: _Fetched) -> Future[PageYield]:
+    def _submit(pool: WorkerPool, fetched: _Fetched) -> Slot:
         page = fetched.page
-        return pool.submit(_extract, page.body, page.content_type, page.url, fetched.fetched_at)
+        return pool.submit_batched(
+            _extract, page.body, page.content_type, page.url, fetched.fetched_at
+        )
 
     def _extracted(self, fetched: _Fetched) -> PageYield | None:
         """What the page yields, from its worker or extracted here; None if workers died
@@ -459,7 +459,7 @@ class Crawler:
         page = fetched.page
         if fetched.job is not None:
             try:
-                return WorkerPool.result(fetched.job)
+                return fetched.pool.result_of(fetched.job)
             except WorkerDied as exc:
                 log.warning("warning: a page worker died (%s): starting new ones", exc)
                 if fetched.pool is self._pool:
@@ -467,7 +467,7 @@ class Crawler:
             assert self._pool is not None
             pool = self._pool
             try:
-                return WorkerPool.result(self._submit(pool, fetched))
+                return pool.result_of(self._submit(pool, fetched))
             except WorkerDied:  # a second death, on a fresh pool: this page kills them
                 log.warning("warning: a page worker died on id %d again", fetched.article_id)
                 if pool is self._pool:

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "MAX_WORKERS",
     "WORKERS_AFTER",
+    "Slot",
     "WorkerDied",
     "WorkerPool",
     "default_workers",
@@ -29,6 +30,7 @@ __all__ = [
 # a nightly one of a dozen new posts, never pays their start-up.
 WORKERS_AFTER = 100
 MAX_WORKERS = 64
+BATCH = 8  # jobs handed to a worker at once by ``submit_batched``
 PARENT_CHECK_SECONDS = 0.5
 
 _state: Any = None  # a worker's own: what its ``setup`` built
@@ -75,6 +77,36 @@ def _call(job: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     return job(_state, *args)
 
 
+def _call_each(job: Callable[..., Any], batch: list[tuple[Any, ...]]) -> list[tuple[bool, Any]]:
+    """``job`` on each arguments of ``batch``: (True, result) or (False, its exception),
+    so that one item's error is that item's alone."""
+    done: list[tuple[bool, Any]] = []
+    for args in batch:
+        try:
+            done.append((True, job(_state, *args)))
+        except Exception as exc:
+            done.append((False, exc))
+    return done
+
+
+class Slot:
+    """One item of a batch handed to a pool (``WorkerPool.submit_batched``)."""
+
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch: _Batch, index: int) -> None:
+        self.batch, self.index = batch, index
+
+
+class _Batch:
+    __slots__ = ("future", "items", "job")
+
+    def __init__(self, job: Callable[..., Any]) -> None:
+        self.job = job
+        self.items: list[tuple[Any, ...]] = []
+        self.future: Future[list[tuple[bool, Any]]] | None = None  # once handed out
+
+
 def _ready() -> None:
     pass
 
@@ -108,6 +140,8 @@ class WorkerPool:
             self._warming = []  # forked workers take pages while they set up
         self.forked = forkable
         self.broken = False  # a worker was found dead when work was handed out
+        self._batch_lock = threading.Lock()
+        self._open: _Batch | None = None  # the batch being filled
 
     @property
     def ready(self) -> bool:
@@ -123,6 +157,48 @@ class WorkerPool:
         except BrokenProcessPool as exc:
             self.broken = True
             raise WorkerDied(str(exc) or "a worker process died") from None
+
+    def submit_batched(self, job: Callable[..., Any], *args: Any) -> Slot:
+        """``job(state, *args)``, handed out with others (``BATCH`` at a time, or when
+        its result is asked for): a job per page costs more in passing it between
+        processes than a small page costs to parse."""
+        with self._batch_lock:
+            batch = self._open
+            if batch is None or batch.job is not job:
+                if batch is not None:
+                    self._send(batch)
+                batch = self._open = _Batch(job)
+            batch.items.append(args)
+            slot = Slot(batch, len(batch.items) - 1)
+            if len(batch.items) >= BATCH:
+                self._send(batch)
+        return slot
+
+    def _send(self, batch: _Batch) -> None:
+        """Hand ``batch`` out (the batch lock held)."""
+        if self._open is batch:
+            self._open = None
+        try:
+            batch.future = self._executor.submit(_call_each, batch.job, batch.items)
+        except BrokenProcessPool as exc:
+            self.broken = True
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            batch.future = failed
+
+    def result_of(self, slot: Slot) -> Any:
+        """``slot``'s result (its exception raised here), handing its batch out first if
+        it waits to be filled; ``WorkerDied`` as ``result`` says."""
+        batch = slot.batch
+        if batch.future is None:
+            with self._batch_lock:
+                if batch.future is None:
+                    self._send(batch)
+        assert batch.future is not None
+        ok, value = self.result(batch.future)[slot.index]
+        if not ok:
+            raise value
+        return value
 
     @staticmethod
     def result(future: Future[Any]) -> Any:

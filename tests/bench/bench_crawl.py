@@ -173,6 +173,9 @@ class Run:
     def peak_mb(self) -> float:
         return statistics.median(m.peak_kb for m in self.results) / 1024
 
+    def pss_mb(self) -> float:
+        return statistics.median(m.pss_kb for m in self.results) / 1024
+
 
 @dataclass
 class Context:
@@ -437,8 +440,8 @@ def print_set(context: Context, page_set: PageSet, runs: list[Run], agreed, serv
         f"{page_set.bytes_written / files / 1024:.1f} KB a page, served by {server}\n"
     )
     print(f"Median of {rounds} interleaved round{'s' * (rounds > 1)}.\n")
-    print("| run | pages/s | wall s | peak RSS MB | records | wall s by round |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print("| run | pages/s | wall s | peak RSS MB | peak PSS MB | records | wall s by round |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for run in runs:
         walls = ", ".join(f"{m.wall:.2f}" for m in run.results)
         records = "/".join(str(n) for n in sorted(set(run.records)))
@@ -446,7 +449,7 @@ def print_set(context: Context, page_set: PageSet, runs: list[Run], agreed, serv
             records += f" MISMATCH ({files} expected)"
         print(
             f"| {run.label} | {pages / run.wall():.0f} | {run.wall():.2f} | "
-            f"{run.peak_mb():.1f} | {records} | {walls} |"
+            f"{run.peak_mb():.1f} | {run.pss_mb():.1f} | {records} | {walls} |"
         )
     if agreed:
         print(f"\nAgreement: {agreed}.")

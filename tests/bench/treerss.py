@@ -15,6 +15,11 @@ A child still sharing its parent's memory (between ``vfork`` and ``exec``, as
 VmRSS is its parent's.
 
 ``Measured.peak_kb`` is the larger of the two, the conservative figure.
+
+- ``pss_kb``: the same sampling, summing each process's proportional set size
+  (``/proc/PID/smaps_rollup``): a page shared by N processes (a forked worker's imports)
+  counts 1/N in each, so the sum is what the tree holds. The figure for a tree of
+  forked processes; the RSS sums count their shared pages once per process.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Measured:
     processes: int  # distinct processes seen in the tree (sampled or reporting)
     returncode: int
     stderr: str
+    pss_kb: int = 0  # the largest sampled sum of PSS
 
     @property
     def peak_kb(self) -> int:
@@ -62,6 +68,17 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _memory(pid: int) -> tuple[int, int, int] | None:
@@ -104,10 +121,11 @@ class _Sampler(threading.Thread):
         self.interval = interval
         self.stopping = threading.Event()
         self.peak = 0
+        self.pss_peak = 0
         self.hwm: dict[int, int] = {}  # pid: the last VmHWM read (kB)
 
     def sample(self) -> None:
-        total = 0
+        total = pss = 0
         pending: list[tuple[int, int | None, tuple[int, int, int] | None]] = [
             (self.root, None, None)
         ]
@@ -126,9 +144,11 @@ class _Sampler(threading.Thread):
                 shared = memory[0] == parent_memory[0] and memory[2] == parent_memory[2]
             if not shared:
                 total += memory[0]
+                pss += _pss(pid)
                 self.hwm[pid] = memory[1]  # the last read: an exec starts a new VmHWM
             pending.extend((child, pid, memory) for child in _children(pid))
         self.peak = max(self.peak, total)
+        self.pss_peak = max(self.pss_peak, pss)
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -173,4 +193,12 @@ def run_measured(
             except ValueError:
                 continue
             hwm[int(report.name)] = reported  # exact, and read after any exec
-    return Measured(wall, sampler.peak, sum(hwm.values()), len(hwm), returncode, stderr)
+    return Measured(
+        wall,
+        sampler.peak,
+        sum(hwm.values()),
+        len(hwm),
+        returncode,
+        stderr,
+        sampler.pss_peak,
+    )

@@ -29,8 +29,8 @@ WORKERS_OPTION = click.option(
     "--workers",
     type=click.IntRange(min=0, max=MAX_WORKERS),
     default=None,
-    help="Processes that parse and convert; 0: the main one does "
-    "[default: one per core, none on one core].",
+    help="Processes that parse and convert; 0: the main one does [default: one per "
+    "core, less one for a crawl of the site; none on one core].",
 )
 
 

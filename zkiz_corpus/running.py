@@ -120,7 +120,7 @@ class FetchOptions:
     timeout: float = 30.0
     retries: int = 3
     concurrency: int = 1
-    workers: int | None = None  # processes extracting pages; None: one per core (none on one)
+    workers: int | None = None  # processes extracting pages; None: ``default_workers``
     max_misses: int = DEFAULT_MAX_MISSES
     user_agent: str = DEFAULT_USER_AGENT
     ignore_robots: bool = False
@@ -433,7 +433,9 @@ def _run(
         carried=carried,
         owes_asks=corpus is not None and live,
     )
-    workers = default_workers() if options.workers is None else options.workers
+    workers = options.workers
+    if workers is None:
+        workers = default_workers(beside_busy_main=options.source is None)
     crawler = Crawler(
         source,
         store,

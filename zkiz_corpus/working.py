@@ -47,11 +47,14 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers() -> int:
-    """As many workers as cores this process may use; none on one core, where they only
-    add the cost of sending pages back and forth."""
+def default_workers(*, beside_busy_main: bool = False) -> int:
+    """As many workers as cores this process may use (one fewer ``beside_busy_main``:
+    a crawl's main process fetches and records, a core's work); none on one core, where
+    they only add the cost of sending pages back and forth."""
     cores = usable_cores()
-    return cores if cores > 1 else 0
+    if cores < 2:
+        return 0
+    return cores - 1 if beside_busy_main else cores
 
 
 def _start(setup: Callable[[], Any]) -> None:

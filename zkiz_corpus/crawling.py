@@ -95,6 +95,10 @@ def _short(plan: Plan) -> bool:
     return plan.last - plan.first + 1 + len(plan.retry_first) < WORKERS_AFTER
 
 
+# A page bigger than this is extracted in the main process, as with no workers: sent to
+# one, it would be held three times over (its bytes, and each side's pickled copy).
+HANDED_OUT_BYTES = 1024 * 1024
+
 # Tags a page may have: each costs about 470 bytes of tree, so 200,000 ``<`` (about
 # 100,000 elements) is some 50 MB. Real archive pages have a few thousand; 8 MB of bare
 # ``<i></i>`` would take 600 MB and half a minute.
@@ -440,7 +444,7 @@ class Crawler:
             pool = self._pool
             if refusal is not None:
                 fetched.page = Page.failed(page.url, Cause.TOO_COMPLEX, refusal)
-            elif pool is not None and pool.ready:
+            elif pool is not None and pool.ready and len(page.body) <= HANDED_OUT_BYTES:
                 with contextlib.suppress(WorkerDied):  # then extracted when recorded
                     fetched.job = self._submit(pool, fetched)
                     fetched.pool = pool
@@ -450,7 +454,12 @@ class Crawler:
     def _submit(pool: WorkerPool, fetched: _Fetched) -> Slot:
         page = fetched.page
         return pool.submit_batched(
-            _extract, page.body, page.content_type, page.url, fetched.fetched_at
+            _extract,
+            page.body,
+            page.content_type,
+            page.url,
+            fetched.fetched_at,
+            size=len(page.body),
         )
 
     def _extracted(self, fetched: _Fetched) -> PageYield | None:

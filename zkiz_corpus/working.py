@@ -31,6 +31,7 @@ __all__ = [
 WORKERS_AFTER = 100
 MAX_WORKERS = 64
 BATCH = 8  # jobs handed to a worker at once by ``submit_batched``
+BATCH_BYTES = 512 * 1024  # or fewer, once their sizes come to this
 PARENT_CHECK_SECONDS = 0.5
 
 _state: Any = None  # a worker's own: what its ``setup`` built
@@ -102,11 +103,12 @@ class Slot:
 
 
 class _Batch:
-    __slots__ = ("future", "items", "job")
+    __slots__ = ("future", "items", "job", "size")
 
     def __init__(self, job: Callable[..., Any]) -> None:
         self.job = job
         self.items: list[tuple[Any, ...]] = []
+        self.size = 0
         self.future: Future[list[tuple[bool, Any]]] | None = None  # once handed out
 
 
@@ -161,10 +163,11 @@ class WorkerPool:
             self.broken = True
             raise WorkerDied(str(exc) or "a worker process died") from None
 
-    def submit_batched(self, job: Callable[..., Any], *args: Any) -> Slot:
-        """``job(state, *args)``, handed out with others (``BATCH`` at a time, or when
-        its result is asked for): a job per page costs more in passing it between
-        processes than a small page costs to parse."""
+    def submit_batched(self, job: Callable[..., Any], *args: Any, size: int = 0) -> Slot:
+        """``job(state, *args)``, handed out with others (``BATCH`` at a time, fewer if
+        their ``size`` comes to ``BATCH_BYTES``, or when its result is asked for): a job
+        per page costs more in passing it between processes than a small page costs to
+        parse, and a batch of big pages would hold them all at once."""
         with self._batch_lock:
             batch = self._open
             if batch is None or batch.job is not job:
@@ -172,8 +175,9 @@ class WorkerPool:
                     self._send(batch)
                 batch = self._open = _Batch(job)
             batch.items.append(args)
+            batch.size += size
             slot = Slot(batch, len(batch.items) - 1)
-            if len(batch.items) >= BATCH:
+            if len(batch.items) >= BATCH or batch.size >= BATCH_BYTES:
                 self._send(batch)
         return slot
 

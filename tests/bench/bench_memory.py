@@ -7,25 +7,17 @@
 Serves one 7.9 MB archive page (one article of one long paragraph, or with ``--shape
 no-article`` the same text with no permalink) for every id from a threaded server on
 loopback, runs ``zkiz fetch --delay 0 --concurrency N -o /dev/null``
-and prints the peak RSS of the process (VmHWM). The README's bound: 150 MB.
+and prints the peak RSS of its process tree (the main process and its page workers,
+``treerss``), and their PSS. The README's bound: 150 MB.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
-import time
 
+from tests.bench.treerss import run_measured
 from tests.support import Archive, ArticleSpec, markup_div_br, page
-
-PEAK_RSS_AT_EXIT = (
-    "import atexit, re, sys\n"
-    "atexit.register(lambda: sys.stderr.write(re.search(r'VmHWM:.*', "
-    "open('/proc/self/status').read()).group(0) + '\\n'))\n"
-    "from zkiz_corpus.cli import main\nmain()"
-)
 
 
 def main() -> int:
@@ -41,12 +33,11 @@ def main() -> int:
         else page(f"<html><body><div><p>{text}</p></div></body></html>")
     )
     with Archive({n: big for n in range(1, options.ids + 1)}) as archive:
-        started = time.monotonic()
-        done = subprocess.run(
+        done = run_measured(
             [
                 sys.executable,
-                "-c",
-                PEAK_RSS_AT_EXIT,
+                "-m",
+                "zkiz_corpus",
                 "fetch",
                 "--from-id",
                 "1",
@@ -60,18 +51,15 @@ def main() -> int:
                 str(options.concurrency),
                 "-o",
                 "/dev/null",
-            ],
-            capture_output=True,
-            text=True,
+            ]
         )
-        elapsed = time.monotonic() - started
-    peak = re.search(r"VmHWM:\s+(\d+) kB", done.stderr)
-    if done.returncode != 0 or peak is None:
+    if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
         return 1
     print(
         f"{options.ids} ids of {len(big.body) / 1e6:.1f} MB ({options.shape}) at concurrency "
-        f"{options.concurrency}: peak RSS {int(peak.group(1)) / 1024:.0f} MB in {elapsed:.0f} s"
+        f"{options.concurrency}: peak RSS {done.peak_kb / 1024:.0f} MB (PSS "
+        f"{done.pss_kb / 1024:.0f} MB), {done.processes} processes, in {done.wall:.0f} s"
     )
     return 0
 

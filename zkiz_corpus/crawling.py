@@ -250,6 +250,7 @@ class Crawler:
         self._pool: WorkerPool | None = None
         self._on_pool = on_pool  # told of each pool of workers started, and of their end
         self._extracted_here = 0  # pages extracted in this process
+        self._next_shown = 0.0  # how often a page lately showed the next id's article
         self.on_progress = on_progress
         self.monitor = monitor or HealthMonitor()
         self.stats = Stats(health=self.monitor.health)
@@ -412,9 +413,15 @@ class Crawler:
         fetched again as the next id), except a file read ahead for page workers."""
         if executor is not None:
             return 2 * concurrency
-        if self._pool is not None and self._pool.ready:
+        if self._pool is not None and self._pool.ready and not self._showing_next:
             return 2 * self._pool.count * BATCH
         return 1
+
+    @property
+    def _showing_next(self) -> bool:
+        """Most pages lately showed the next id's article too: a page read ahead would
+        be read for nothing, and only the page each id needs is parsed, in id order."""
+        return self._next_shown > 0.5
 
     def _start_pool(self) -> None:
         self._set_pool(WorkerPool(self.workers, partial(_make_reader, self.convert)))
@@ -444,7 +451,13 @@ class Crawler:
             pool = self._pool
             if refusal is not None:
                 fetched.page = Page.failed(page.url, Cause.TOO_COMPLEX, refusal)
-            elif pool is not None and pool.ready and len(page.body) <= HANDED_OUT_BYTES:
+            elif (
+                pool is not None
+                and pool.ready
+                and len(page.body) <= HANDED_OUT_BYTES
+                and not self._showing_next
+                and article_id not in self._written_this_run  # else it needs no parsing
+            ):
                 with contextlib.suppress(WorkerDied):  # then extracted when recorded
                     fetched.job = self._submit(pool, fetched)
                     fetched.pool = pool
@@ -570,6 +583,8 @@ class Crawler:
             self.monitor.article(article)
             self._note_newest(article.id)
             self.stats.records += 1
+        shown = article_id + 1 in self._written_this_run
+        self._next_shown += (shown - self._next_shown) / 16
         if kind is PageKind.NO_ARTICLE and parsed.notice is not None:
             kind = PageKind.NOTICE
         self._health_page(article_id, kind, plan)

@@ -32,7 +32,7 @@ def test_crawl_benchmark_runs():
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| `zkiz fetch")]
     assert len(rows) == 2 * 4  # two sets: crawl, --warc, two rebuilds
-    assert all(line.split("|")[5].strip() == "36" for line in rows)  # every tenth a 404
+    assert all(line.split("|")[6].strip() == "36" for line in rows)  # every tenth a 404
     assert "| current |" in done.stdout and "| multi |" in done.stdout  # the summary
 
 

@@ -161,7 +161,7 @@ def _gone(pids: list[int]) -> bool:
     for pid in pids:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # gone, or going as it is read
             continue
         if state != "Z":
             return False

@@ -485,7 +485,7 @@ class Crawler:
             except WorkerDied as exc:
                 log.warning("warning: a page worker died (%s): starting new ones", exc)
                 if fetched.pool is self._pool:
-                    self._replace_pool()
+                    self._start_pool()
             assert self._pool is not None
             pool = self._pool
             try:
@@ -493,12 +493,12 @@ class Crawler:
             except WorkerDied:  # a second death, on a fresh pool: this page kills them
                 log.warning("warning: a page worker died on id %d again", fetched.article_id)
                 if pool is self._pool:
-                    self._replace_pool()
+                    self._start_pool()
                 return None
         self._extracted_here += 1
         if self._pool is not None and self._pool.broken:
             log.warning("warning: a page worker died: starting new ones")
-            self._replace_pool()
+            self._start_pool()
         elif self._use_workers and self._pool is None and self._extracted_here >= WORKERS_AFTER:
             self._start_pool()
         if self._reader is None:
@@ -506,9 +506,6 @@ class Crawler:
         yielded = self._reader.extract(page.body, page.content_type, page.url, fetched.fetched_at)
         page.body = b""
         return yielded
-
-    def _replace_pool(self) -> None:
-        self._start_pool()
 
     def _health_page(self, article_id: int, kind: PageKind, plan: Plan) -> None:
         self.monitor.page(

@@ -241,7 +241,7 @@ def test_after_kill_9_the_workers_go_and_the_corpus_is_free_at_once(slow, alone,
     _wait_for(lambda: _gone(workers), 10)
 
 
-def _dies_on_marked_pages(reader, body, content_type, url, fetched_at):
+def _dies_on_marked_pages(reader, body, content_type, url, fetched_at, exchanges=None):
     if b"KILLS-ITS-PARSER" in body:
         os._exit(1)  # as a parser crashing in C would
     return reader.extract(body, content_type, url, fetched_at)
@@ -305,3 +305,50 @@ def test_export_convert_by_workers_writes_what_one_process_writes(tmp_path):
     to_hk = make_converter("s2hk")
     assert all(r["convert"] == "s2hk" for r in exported)
     assert all(r["text"] == to_hk(r["text_original"]) for r in exported)
+
+
+def _warc_pages(warc: Path) -> list[tuple[str, str]]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    with warc.open("rb") as stream:
+        return sorted(
+            (r.rec_type, r.rec_headers.get_header("WARC-Target-URI") or "")
+            for r in ArchiveIterator(stream)
+            if r.rec_type != "warcinfo"
+        )
+
+
+def test_a_warc_kept_by_workers_holds_what_one_process_keeps(served, tmp_path):
+    archive, _ = served
+    kept = {}
+    for workers in ("0", "1"):
+        warc = tmp_path / f"{workers}.warc.gz"
+        done = run_zkiz(
+            *_fetch(archive, tmp_path / workers, "--workers", workers, "--concurrency", "4"),
+            "--warc",
+            str(warc),
+        )
+        assert done.returncode == 0, done.stderr
+        kept[workers] = _warc_pages(warc)
+    assert kept["1"] == kept["0"]
+    assert len(kept["1"]) == 2 * (COUNT + 1)  # a request and a response an id, robots.txt
+
+
+def test_after_kill_9_every_record_has_its_exchange_in_the_warc(slow, tmp_path):
+    corpus, warc = tmp_path / "corpus", tmp_path / "crawl.warc.gz"
+    process = _slow_crawl(slow, corpus, "--workers", "1", "--concurrency", "4", "--warc", str(warc))
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == 1)
+        start = len(slow.requests)
+        _wait_for(lambda: len(slow.requests) > start + 100)
+        process.kill()
+        process.wait()
+    finally:
+        process.kill()
+    recorded = {r["url"].rsplit("=", 1)[1] for r in _lines(corpus)}
+    responses = {
+        uri.rsplit("=", 1)[1]
+        for kind, uri in _warc_pages(warc)
+        if kind == "response" and "=" in uri
+    }
+    assert recorded and recorded <= responses

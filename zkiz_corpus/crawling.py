@@ -78,6 +78,7 @@ class _Fetched:
     fetched_at: str
     job: Slot | None = None  # the page handed to a worker, if it was
     pool: WorkerPool | None = None  # that worker's
+    exchanges: list[Any] | None = None  # for the WARC: encoded by that worker too
 
 
 _MISS_KINDS = {
@@ -119,10 +120,26 @@ def _make_reader(convert: str) -> PageReader:
 
 
 def _extract(
-    reader: PageReader, body: bytes, content_type: str | None, url: str, fetched_at: str
+    reader: PageReader,
+    body: bytes,
+    content_type: str | None,
+    url: str,
+    fetched_at: str,
+    exchanges: list[Any] | None = None,
 ) -> PageYield:
-    """The page worker's job: everything a page yields."""
-    return reader.extract(body, content_type, url, fetched_at)
+    """The page worker's job: everything a page yields, and the WARC records of the
+    exchanges that brought it."""
+    yielded = reader.extract(body, content_type, url, fetched_at)
+    if exchanges:
+        from zkiz_corpus.sources.warc import encode_exchange
+
+        yielded.warc = b"".join(encode_exchange(exchange) for exchange in exchanges)
+    return yielded
+
+
+class WarcWriter(Protocol):
+    def write_exchange(self, exchange: Any) -> None: ...
+    def append(self, data: bytes) -> None: ...
 
 
 class HostUnreachable(Exception):
@@ -240,7 +257,7 @@ class Crawler:
         on_progress: Callable[[Stats, int], None] | None = None,
         monitor: HealthMonitor | None = None,
         workers: int = 0,
-        on_pool: Callable[[WorkerPool | None], None] | None = None,
+        warc: WarcWriter | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -248,7 +265,7 @@ class Crawler:
         self._reader: PageReader | None = None  # built when a page is extracted here
         self.workers = workers  # processes that extract pages (0: this one does)
         self._pool: WorkerPool | None = None
-        self._on_pool = on_pool  # told of each pool of workers started, and of their end
+        self.warc = warc  # where a live crawl keeps its exchanges
         self._extracted_here = 0  # pages extracted in this process
         self._next_shown = 0.0  # how often a page lately showed the next id's article
         self.on_progress = on_progress
@@ -290,6 +307,10 @@ class Crawler:
         self._use_workers = self.workers > 0 and (concurrency > 1 or file_source)
         if self._use_workers and not _short(plan):
             self._start_pool()  # now: forked before the fetching threads start
+        # Workers forked now encode each page's exchanges with the page.
+        holds = self.warc is not None and self._pool is not None
+        if holds and hasattr(self.source, "hold_exchanges"):
+            self.source.hold_exchanges = True
         executor = _Workers(concurrency) if concurrency > 1 else None
         budget = ByteBudget(WINDOW_BYTES) if executor is not None else None
         if budget is not None and hasattr(self.source, "budget"):
@@ -341,6 +362,8 @@ class Crawler:
                         if article_id in self._written_this_run:
                             # Fetched ahead by a worker, but its article came on an
                             # earlier page: it is an article, whatever this fetch said.
+                            if fetched.job is not None:
+                                self._extracted(fetched)  # for its exchanges' records
                             found_here = True
                             self.stats.articles += 1
                             self._met_article(article_id)
@@ -380,6 +403,8 @@ class Crawler:
                 executor.shutdown([work for _, _, work, _ in window if isinstance(work, Future)])
             if self._pool is not None:
                 self._set_pool(None)
+            if hasattr(self.source, "hold_exchanges"):
+                self.source.hold_exchanges = False
             edges = [n for n in (plan.newest, self._newest_seen) if n is not None]
             self.monitor.end(
                 open_walk=plan.last is None,
@@ -430,8 +455,6 @@ class Crawler:
         if self._pool is not None:
             self._pool.close()
         self._pool = pool
-        if self._on_pool is not None:
-            self._on_pool(pool)
 
     def _fetch(
         self, article_id: int, budget: ByteBudget | None = None, ticket: int = 0
@@ -446,6 +469,7 @@ class Crawler:
             with budget.ticket(ticket):
                 page = self.source.get(article_id)
         fetched = _Fetched(article_id, page, page.fetched_at or fetched_at)
+        fetched.exchanges, page.exchanges = page.exchanges, None
         if page.outcome is None:
             refusal = refusal_of(page)
             pool = self._pool
@@ -461,7 +485,16 @@ class Crawler:
                 with contextlib.suppress(WorkerDied):  # then extracted when recorded
                     fetched.job = self._submit(pool, fetched)
                     fetched.pool = pool
+        if fetched.job is None:
+            self._keep_exchanges(fetched)
         return fetched
+
+    def _keep_exchanges(self, fetched: _Fetched) -> None:
+        """Write the exchanges of a page no worker encodes, as they came."""
+        exchanges, fetched.exchanges = fetched.exchanges, None
+        if exchanges and self.warc is not None:
+            for exchange in exchanges:
+                self.warc.write_exchange(exchange)
 
     @staticmethod
     def _submit(pool: WorkerPool, fetched: _Fetched) -> Slot:
@@ -472,6 +505,7 @@ class Crawler:
             page.content_type,
             page.url,
             fetched.fetched_at,
+            fetched.exchanges,
             size=len(page.body),
         )
 
@@ -480,21 +514,12 @@ class Crawler:
         on it twice (a page that kills its parser must not kill the run)."""
         page = fetched.page
         if fetched.job is not None:
-            try:
-                return fetched.pool.result_of(fetched.job)
-            except WorkerDied as exc:
-                log.warning("warning: a page worker died (%s): starting new ones", exc)
-                if fetched.pool is self._pool:
-                    self._start_pool()
-            assert self._pool is not None
-            pool = self._pool
-            try:
-                return pool.result_of(self._submit(pool, fetched))
-            except WorkerDied:  # a second death, on a fresh pool: this page kills them
-                log.warning("warning: a page worker died on id %d again", fetched.article_id)
-                if pool is self._pool:
-                    self._start_pool()
-                return None
+            yielded = self._from_worker(fetched)
+            if yielded is None:
+                self._keep_exchanges(fetched)
+            elif yielded.warc and self.warc is not None:
+                self.warc.append(yielded.warc)  # kept before the page's records, as ever
+            return yielded
         self._extracted_here += 1
         if self._pool is not None and self._pool.broken:
             log.warning("warning: a page worker died: starting new ones")
@@ -506,6 +531,26 @@ class Crawler:
         yielded = self._reader.extract(page.body, page.content_type, page.url, fetched.fetched_at)
         page.body = b""
         return yielded
+
+    def _from_worker(self, fetched: _Fetched) -> PageYield | None:
+        """The worker's result; a worker's death starts new ones and hands them the
+        page again; None if it kills them too."""
+        assert fetched.job is not None and fetched.pool is not None
+        try:
+            return fetched.pool.result_of(fetched.job)
+        except WorkerDied as exc:
+            log.warning("warning: a page worker died (%s): starting new ones", exc)
+            if fetched.pool is self._pool:
+                self._start_pool()
+        assert self._pool is not None
+        pool = self._pool
+        try:
+            return pool.result_of(self._submit(pool, fetched))
+        except WorkerDied:  # a second death, on a fresh pool: this page kills them
+            log.warning("warning: a page worker died on id %d again", fetched.article_id)
+            if pool is self._pool:
+                self._start_pool()
+            return None
 
     def _health_page(self, article_id: int, kind: PageKind, plan: Plan) -> None:
         self.monitor.page(

@@ -165,3 +165,4 @@ class PageYield:
 
     articles: list[Extracted]
     notice: str | None = None
+    warc: bytes = b""  # the page's exchanges as WARC records, when it brought them

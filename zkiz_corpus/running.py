@@ -358,7 +358,7 @@ def fetch(
                 timeout=options.timeout,
                 user_agent=options.user_agent,
                 obey_robots=not options.ignore_robots,
-                on_exchange=_warc_writer(options.warc, stack, closing, recorder),
+                on_exchange=_warc_keeper(options.warc, stack, closing, recorder),
             )
             stack.callback(source.close)
         if sink is not None:
@@ -379,7 +379,7 @@ def fetch(
             on_progress,
             guard,
             exit_status,
-            recorder[0].use if recorder else None,
+            recorder[0] if recorder else None,
         )
     if closing and result.write_error is None:
         result.outcome, result.write_error = RunOutcome.WRITE_FAILED, closing[0]
@@ -407,7 +407,7 @@ def _run(
     on_progress: Callable[[Progress], None] | None,
     guard: Callable[[], AbstractContextManager[Any]],
     exit_status: Callable[[RunOutcome], int] | None,
-    on_pool: Callable[[Any], None] | None = None,
+    warc: Any = None,
 ) -> FetchResult:
     if corpus is not None:
         store: Any = corpus
@@ -443,7 +443,7 @@ def _run(
         on_progress=progress,
         monitor=monitor,
         workers=workers,
-        on_pool=on_pool,
+        warc=warc,
     )
     run_id = None
     if corpus is not None:
@@ -571,9 +571,11 @@ def _stream_writer(
     return write
 
 
-def _warc_writer(
+def _warc_keeper(
     path: Path | str | None, stack: ExitStack, closing: list[WriteError], made: list[Any]
 ) -> Any:
+    """The WARC of ``--warc``: its ``write_exchange`` for the source (added to ``made``
+    for the crawler, whose page workers encode exchanges too)."""
     if path is None:
         return None
     from zkiz_corpus.sources import WarcRecorder
@@ -583,12 +585,25 @@ def _warc_writer(
     except OSError as exc:
         raise OptionsError(f"cannot write {path}: {exc.strerror}", "--warc") from None
     stack.callback(_close, recorder.close, path, closing)
-    made.append(recorder)
+    keeper = _WarcKeeper(recorder, path)
+    made.append(keeper)
+    return keeper.write_exchange
 
-    def write_exchange(exchange: Any) -> None:
+
+class _WarcKeeper:
+    """A WARC recorder whose failures to write are ``WriteError``s."""
+
+    def __init__(self, recorder: Any, path: Path | str) -> None:
+        self._recorder, self._path = recorder, path
+
+    def write_exchange(self, exchange: Any) -> None:
         try:
-            recorder.write_exchange(exchange)
+            self._recorder.write_exchange(exchange)
         except OSError as exc:
-            raise WriteError(path, describe_os_error(exc)) from exc
+            raise WriteError(self._path, describe_os_error(exc)) from exc
 
-    return write_exchange
+    def append(self, data: bytes) -> None:
+        try:
+            self._recorder.append(data)
+        except OSError as exc:
+            raise WriteError(self._path, describe_os_error(exc)) from exc

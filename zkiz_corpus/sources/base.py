@@ -34,6 +34,9 @@ class Page:
     cause: Cause | None = None
     reason: str | None = None  # for people
     http_status: int | None = None
+    # The exchanges that gave it, when the source holds them back for the caller to
+    # keep (``HttpSource.hold_exchanges``); else they are kept as they happen.
+    exchanges: list[Exchange] | None = None
 
     @classmethod
     def missing(cls, url: str, cause: Cause, reason: str, **more: Any) -> Page:

@@ -304,6 +304,9 @@ class HttpSource:
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self.on_exchange = on_exchange
+        # Each page's exchanges go with the page (``Page.exchanges``) instead of to
+        # ``on_exchange``: page workers then encode them with the page.
+        self.hold_exchanges = False
         self.budget: ByteBudget | None = None
         self._sleep = sleep
         self._local = threading.local()
@@ -367,6 +370,16 @@ class HttpSource:
             self._sessions.clear()
 
     def get(self, article_id: int) -> Page:
+        held: list[Exchange] | None = [] if self.hold_exchanges else None
+        self._local.held = held
+        try:
+            page = self._get_page(article_id)
+        finally:
+            self._local.held = None
+        page.exchanges = held
+        return page
+
+    def _get_page(self, article_id: int) -> Page:
         url = page_url(self.base_url, article_id)
         if self.obey_robots:
             refusal = self._robots_refusal(url)
@@ -576,17 +589,20 @@ class HttpSource:
         version = {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
             getattr(raw, "version", 11), "HTTP/1.1"
         )
-        self.on_exchange(
-            Exchange(
-                url=response.url,
-                request_headers=dict(response.request.headers),
-                status=response.status_code,
-                reason=response.reason or "",
-                http_version=version,
-                response_headers=list(raw.headers.items()),
-                body=body,
-            )
+        exchange = Exchange(
+            url=response.url,
+            request_headers=dict(response.request.headers),
+            status=response.status_code,
+            reason=response.reason or "",
+            http_version=version,
+            response_headers=list(raw.headers.items()),
+            body=body,
         )
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.append(exchange)
+        else:
+            self.on_exchange(exchange)
 
 
 _ERRORS = (

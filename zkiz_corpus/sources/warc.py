@@ -266,18 +266,13 @@ class WarcRecorder:
     """Appends a request and a response record per exchange to one WARC file.
 
     Records are built and compressed (each its own gzip member, as WARC tools expect)
-    outside the lock: by page workers when there are some (``use``), else by the
-    fetching threads, in parallel (zlib releases the GIL). An exchange lands whole, in
-    whatever order; ``close`` waits for every one handed out.
+    outside the lock: by the fetching threads, in parallel (zlib releases the GIL), or
+    by page workers with the page (``encode_exchange``, then ``append``).
     """
 
     def __init__(self, path: Path | str) -> None:
         path = Path(path)
         self._lock = threading.Lock()
-        self._landing = threading.Condition(self._lock)
-        self._in_flight = 0  # exchanges handed to workers, not yet written
-        self._failure: OSError | None = None  # a write that failed in a callback
-        self._pool: Any = None  # a working.WorkerPool, or None
         self._stream = path.open("ab")
         if self._stream.tell() == 0:
             info = _builder().create_warcinfo_record(
@@ -286,53 +281,17 @@ class WarcRecorder:
             self._stream.write(_compressed(info))
             self._stream.flush()
 
-    def use(self, pool: Any) -> None:
-        """Hand exchanges to ``pool``'s workers to encode (None: encode them here)."""
-        self._pool = pool
-
     def write_exchange(self, exchange: Exchange) -> None:
-        if self._failure is not None:
-            raise self._failure
-        pool = self._pool
-        if pool is not None and pool.ready:
-            try:
-                future = pool.submit(encode_exchange_job, exchange)
-            except Exception:  # its workers died: encoded here
-                pass
-            else:
-                with self._lock:
-                    self._in_flight += 1
-                future.add_done_callback(functools.partial(self._landed, exchange))
-                return
-        self._append(encode_exchange(exchange))
+        self.append(encode_exchange(exchange))
 
-    def _landed(self, exchange: Exchange, future: Any) -> None:
-        """A worker's encoding done (or dropped, with the pool: then encoded here)."""
-        try:
-            try:
-                data = future.result()
-            except BaseException:
-                data = encode_exchange(exchange)
-            self._append(data)
-        except OSError as exc:
-            self._failure = exc
-        finally:
-            with self._landing:
-                self._in_flight -= 1
-                self._landing.notify_all()
-
-    def _append(self, data: bytes) -> None:
-        with self._lock:  # fetching threads share one file; each exchange lands whole
+    def append(self, data: bytes) -> None:
+        """Exchanges already encoded; each lands whole, whatever thread writes."""
+        with self._lock:
             self._stream.write(data)
             self._stream.flush()
 
     def close(self) -> None:
-        with self._landing:
-            while self._in_flight:
-                self._landing.wait()
         self._stream.close()
-        if self._failure is not None:
-            raise self._failure
 
 
 @functools.cache
@@ -386,8 +345,3 @@ def encode_exchange(exchange: Exchange) -> bytes:
         "WARC-Concurrent-To", request.rec_headers.get_header("WARC-Record-ID")
     )
     return _compressed(request) + _compressed(response)
-
-
-def encode_exchange_job(_state: Any, exchange: Exchange) -> bytes:
-    """``encode_exchange``, as a page worker's job."""
-    return encode_exchange(exchange)

@@ -189,11 +189,15 @@ class _Watchdog:
         with self._cond:
             watch.expired = False
             watch.deadline = time.monotonic() + seconds
+            # The thread already wakes at the earliest deadline; only an earlier one needs
+            # it woken (a wake-up per request cost a tenth of the crawl's main process).
+            sooner = not self._heap or watch.deadline < self._heap[0][0]
             heapq.heappush(self._heap, (watch.deadline, id(watch), watch))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="zkiz-deadline", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if sooner:
+                self._cond.notify()
 
     def disarm(self, watch: _Watch) -> bool:
         """Stop watching; True if the deadline passed (the response is not to be trusted)."""

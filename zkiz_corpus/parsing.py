@@ -24,14 +24,22 @@ import html
 import re
 import warnings
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
 from urllib.parse import unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
-from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4.element import (
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    PageElement,
+    ProcessingInstruction,
+    Tag,
+)
 
 ARCHIVE_HOSTS = frozenset({"articles.zkiz.com", "www.zkiz.com", "zkiz.com"})
 
@@ -108,18 +116,32 @@ class Article:
     source_url: str | None
 
 
-@dataclass
 class _Line:
-    parts: list[str] = field(default_factory=list)
-    chars: int = 0
-    link_chars: int = 0
-    heading_chars: int = 0
-    hrefs: list[str] = field(default_factory=list)
-    href_set: set[str] = field(default_factory=set)  # the same, to ask "seen?" in O(1)
-    text: str = ""
-    index: int = -1  # in the page's lines
-    # (href, text) of each link whose cut or scheme-less URL text was replaced by its href
-    shown: list[tuple[str, str]] | None = None
+    """One line a reader sees, and what its text came from."""
+
+    __slots__ = (
+        "chars",
+        "heading_chars",
+        "href_set",
+        "hrefs",
+        "index",
+        "link_chars",
+        "parts",
+        "shown",
+        "text",
+    )
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.chars = 0
+        self.link_chars = 0
+        self.heading_chars = 0
+        self.hrefs: list[str] = []
+        self.href_set: set[str] = set()  # the same, to ask "seen?" in O(1)
+        self.text = ""
+        self.index = -1  # in the page's lines
+        # (href, text) of each link whose cut or scheme-less URL text was replaced by its href
+        self.shown: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -130,6 +152,24 @@ class _Context:
     content: int = 0
 
 
+# Strings that are no text: comments, doctypes and the like (BeautifulSoup's subclasses).
+_NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
+# What entering an element without attributes does, by name: (is block, is chrome,
+# is chrome only outside <article>/<main>, heading). Attributes can only add to these.
+_PLAIN_ELEMENT = {
+    name: (
+        name in _BLOCK_TAGS or name in _CHROME_TAGS or name in _PAGE_LEVEL_CHROME_TAGS,
+        name in _CHROME_TAGS,
+        name in _PAGE_LEVEL_CHROME_TAGS,
+        name in _HEADING_TAGS or name in _BOLD_TAGS,
+    )
+    for name in _BLOCK_TAGS | _CHROME_TAGS | _PAGE_LEVEL_CHROME_TAGS | _HEADING_TAGS | _BOLD_TAGS
+}
+_INLINE = (False, False, False, False)
+# Names whose leaving needs more than the undo record: <pre> and <article>/<main>.
+_COUNTED_TAGS = frozenset({"pre"}) | _CONTENT_TAGS
+
+
 class _Flattener:
     """Walks the tree once, iteratively (deeply nested garbage must not recurse)."""
 
@@ -137,6 +177,10 @@ class _Flattener:
         self.explain = explain
         self.lines: list[_Line] = []
         self.current = _Line()
+        # Bumped at every line break: a link's text is read back on leaving it only if
+        # no break came in between (an empty line is kept, not replaced, so its
+        # identity cannot say so).
+        self.breaks = 0
         self.block_spans: dict[int, tuple[int, int]] = {}
         self.block_parent: dict[int, int | None] = {}
         self.chrome_spans: list[tuple[int, int]] = []
@@ -148,14 +192,19 @@ class _Flattener:
         self._block_stack: list[int] = []
 
     def flush(self) -> None:
+        self.breaks += 1
         line = self.current
+        if not line.parts:
+            return  # nothing was added since the last break: no line, nothing to reset
         text = "".join(line.parts)
         if "\n" in text:
             # A source line break between two Chinese characters is no space (CSS Text
             # 3's segment-break rule), nor between one and a digit (20日): hand-wrapped
             # HTML must not put spaces into Chinese text. Latin words keep theirs.
             text = _CJK_WRAP.sub("", text)
-        text = _SPACES.sub(" ", _ZERO_WIDTH.sub("", text)).strip(_EDGE)
+        if "\u200b" in text or "\u2060" in text or "\ufeff" in text:
+            text = _ZERO_WIDTH.sub("", text)
+        text = _SPACES.sub(" ", text).strip(_EDGE)
         if text:
             line.text = text
             line.index = len(self.lines)
@@ -179,56 +228,77 @@ class _Flattener:
         line.parts.append(text)
         visible = len(text.strip(_EDGE))
         line.chars += visible
-        if self.ctx.links:
+        ctx = self.ctx
+        if ctx.links:
             line.link_chars += visible
-            href = self.ctx.links[-1]
+            href = ctx.links[-1]
             if href not in line.href_set:
                 line.href_set.add(href)
                 line.hrefs.append(href)
-        if self.ctx.heading:
+        if ctx.heading:
             line.heading_chars += visible
 
     def walk(self, root: Tag) -> None:
-        stack: list[tuple[object, bool, tuple]] = [(root, True, ())]
-        while stack:
-            node, entering, undo = stack.pop()
-            if not entering:
-                self._leave(node, undo)
-                continue
-            if isinstance(node, NavigableString):
-                if not isinstance(node, (Comment, Declaration, Doctype, ProcessingInstruction)):
-                    self.add_text(str(node))
-                continue
-            if not isinstance(node, Tag):
-                continue
-            name = (node.name or "").lower()
-            if name in _SKIP_TAGS or _is_hidden(node):
-                if name in ("head", "title") and not self.page_title:
-                    title = node if name == "title" else node.find("title")
-                    if title is not None:
-                        self.page_title = _SPACES.sub(" ", title.get_text()).strip(_EDGE)
-                continue
-            if name == "br":
-                self.flush()
-                continue
-            if name == "img":
-                continue
-            undo = self._enter(node, name)
-            stack.append((node, False, undo))
-            stack.extend((child, True, ()) for child in reversed(node.contents))
+        # A stack of (element, its undo record, the iterator over its parent's children).
+        stack: list[tuple[Tag, tuple | None, Iterator[PageElement]]] = []
+        children: Iterator[PageElement] = iter((root,))
+        while True:
+            for node in children:
+                kind = type(node)
+                if kind is NavigableString or (
+                    kind is not Tag
+                    and isinstance(node, NavigableString)
+                    and not isinstance(node, _NOT_TEXT)
+                ):
+                    self.add_text(node)
+                    continue
+                if not isinstance(node, Tag):
+                    continue
+                name = (node.name or "").lower()
+                if name in _SKIP_TAGS or (node.attrs and _is_hidden(node)):
+                    if name in ("head", "title") and not self.page_title:
+                        title = node if name == "title" else node.find("title")
+                        if title is not None:
+                            self.page_title = _SPACES.sub(" ", title.get_text()).strip(_EDGE)
+                    continue
+                if name == "br":
+                    self.flush()
+                    continue
+                if name == "img":
+                    continue
+                undo = self._enter(node, name)
+                stack.append((node, undo, children))
+                children = iter(node.contents)
+                break
+            else:
+                if not stack:
+                    return
+                node, undo, children = stack.pop()
+                if undo is not None:
+                    self._leave(node, undo)
 
-    def _enter(self, node: Tag, name: str) -> tuple:
-        tokens = _class_tokens(node) if node.attrs else _NO_TOKENS
-        is_chrome = _is_chrome_candidate(name, tokens, self.ctx.content)
-        is_block = name in _BLOCK_TAGS or is_chrome
-        heading = (
-            name in _HEADING_TAGS
-            or name in _BOLD_TAGS
-            or (bool(node.attrs) and _is_title_like(node, name, tokens))
-        )
-        href = node.get("href") if name == "a" else None
-        # A message box ("<div id='msg'>"): where a notice page says what happened.
-        is_message = is_block and not is_chrome and bool(tokens) and _names_a_message(tokens)
+    def _enter(self, node: Tag, name: str) -> tuple | None:
+        """What entering ``node`` changed, for ``_leave`` to undo; None for nothing."""
+        ctx = self.ctx
+        if node.attrs:
+            tokens = _class_tokens(node)
+            is_chrome = _is_chrome_candidate(name, tokens, ctx.content)
+            is_block = name in _BLOCK_TAGS or is_chrome
+            heading = (
+                name in _HEADING_TAGS or name in _BOLD_TAGS or _is_title_like(node, name, tokens)
+            )
+            href = node.get("href") if name == "a" else None
+            # A message box ("<div id='msg'>"): where a notice page says what happened.
+            is_message = is_block and not is_chrome and bool(tokens) and _names_a_message(tokens)
+        else:
+            tokens = _NO_TOKENS
+            is_block, is_chrome, page_level, heading = _PLAIN_ELEMENT.get(name, _INLINE)
+            if page_level and not ctx.content:
+                is_chrome = True
+            href = None
+            is_message = False
+            if not (is_block or heading or name in _COUNTED_TAGS):
+                return None  # an inline element without attributes: nothing to undo
         if is_block:
             self.flush()
             parent = self._block_stack[-1] if self._block_stack else None
@@ -238,33 +308,34 @@ class _Flattener:
             if is_chrome and self.explain:
                 self.chrome_labels.append(_element_label(node, name, tokens))
         if heading:
-            self.ctx.heading += 1
+            ctx.heading += 1
         if name == "pre":
-            self.ctx.pre += 1
+            ctx.pre += 1
         if name in _CONTENT_TAGS:
-            self.ctx.content += 1
+            ctx.content += 1
         link_start = None
         if isinstance(href, str):
             href = href.strip()
-            self.ctx.links.append(href)
+            ctx.links.append(href)
             if _WEB_HREF.match(href):
                 # Where this link's text begins, to read it back on leaving.
-                link_start = (self.current, len(self.current.parts))
+                link_start = (self.breaks, len(self.current.parts))
         return (is_block, is_chrome, is_message, heading, isinstance(href, str), link_start)
 
     def _leave(self, node: Tag, undo: tuple) -> None:
         is_block, is_chrome, is_message, heading, has_href, link_start = undo
         name = (node.name or "").lower()
-        if link_start is not None and link_start[0] is self.current:
+        ctx = self.ctx
+        if link_start is not None and link_start[0] == self.breaks:
             self._complete_url(link_start[1])
         if has_href:
-            self.ctx.links.pop()
+            ctx.links.pop()
         if name in _CONTENT_TAGS:
-            self.ctx.content -= 1
+            ctx.content -= 1
         if name == "pre":
-            self.ctx.pre -= 1
+            ctx.pre -= 1
         if heading:
-            self.ctx.heading -= 1
+            ctx.heading -= 1
         if is_block:
             self.flush()
             start, _ = self.block_spans[id(node)]

@@ -324,3 +324,35 @@ def test_a_parsed_page_leaves_nothing_of_itself_behind(with_article):
     kept = sum(len(a.text) for a in articles) * 2  # the article text itself (UCS-2)
     assert [a.id for a in articles] == ([7] if with_article else [])
     assert held - kept < 500_000
+
+
+# Names lxml's HTML parser passes through as written, which BeautifulSoup's own builder
+# reads as namespaced ("{x}hidden" is its attribute "hidden"), beside ordinary markup.
+BUILDER_PAGES = [
+    markup_div_br([SEED_A, SEED_B]),
+    markup_paragraph_images([SHORT_BODY]),
+    "<!DOCTYPE html><?php x ?><html><head><!-- c --><title>T<br>t</title></head><body>"
+    '<svg xmlns="http://www.w3.org/2000/svg" xml:lang="en" xlink:href="#a"><text>s</text></svg>'
+    "<p {x}hidden=1 a{b=2>hidden</p><pre>a\nb<br>c</pre><o:p>w</o:p><![CDATA[d]]></body></html>",
+]
+
+
+@pytest.mark.parametrize("html", BUILDER_PAGES)
+def test_the_tree_is_the_one_beautifulsoups_lxml_builder_builds(html):
+    from bs4 import BeautifulSoup
+
+    from zkiz_corpus.parsing import _HtmlBuilder
+
+    ours = BeautifulSoup(html, builder=_HtmlBuilder(multi_valued_attributes=None))
+    theirs = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
+    assert ours.decode() == theirs.decode()
+    assert [type(node) for node in ours.descendants] == [type(node) for node in theirs.descendants]
+
+
+def test_an_attribute_written_with_a_namespace_is_read_as_beautifulsoup_reads_it():
+    page = (
+        "<html><body><div><h2>標題</h2><p {x}hidden=1>不見</p><p>正文</p>"
+        '<p>PermaLink: <a href="https://articles.zkiz.com/?id=5">?id=5</a></p></div></body></html>'
+    )
+    [article] = parse_articles(page)
+    assert (article.title, article.text) == ("標題", "正文")

@@ -101,6 +101,7 @@ _WRAP = "[ \\t\\r]*\\n[ \\t\\r\\n]*"
 _CJK_WRAP = re.compile(f"(?<=[{_CJK}]){_WRAP}(?=[{_CJK}0-9])|(?<=[{_CJK}0-9]){_WRAP}(?=[{_CJK}])")
 _TOKEN_SPLIT = re.compile(r"[-_\s:]+")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u2028\u2029]+")
+
 # A zero-width space (or word joiner, or stray BOM) shows nothing: no space is seen
 # there. Joiners (U+200C/U+200D) stay: they hold emoji sequences together.
 _ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff]+")
@@ -169,6 +170,14 @@ _PLAIN_ELEMENT = {
 _INLINE = (False, False, False, False)
 # Names whose leaving needs more than the undo record: <pre> and <article>/<main>.
 _COUNTED_TAGS = frozenset({"pre"}) | _CONTENT_TAGS
+# Blocks that, without attributes, do nothing but break lines and bound a span: the
+# builder marks them in the text instead of making Tags. Not <html> (the walk's root),
+# nor <body>, whose Tag later readers of the soup may look for.
+_MARKED_BLOCKS = frozenset(
+    name
+    for name, (is_block, is_chrome, page_level, heading) in _PLAIN_ELEMENT.items()
+    if is_block and not (is_chrome or page_level or heading) and name not in _COUNTED_TAGS
+) - {"html", "body"}
 
 
 class _Flattener:
@@ -191,6 +200,7 @@ class _Flattener:
         self.line_block: list[int] = []
         self.ctx = _Context()
         self._block_stack: list[int] = []
+        self._marked = -1  # the last key given to a marked block (Tags are keyed by id)
 
     def flush(self) -> None:
         self.breaks += 1
@@ -222,6 +232,42 @@ class _Flattener:
             text = pieces[-1]
         self._append(text)
 
+    def _add_marked(self, text: str) -> None:
+        """Text with the builder's marks: each piece between them is the string it would
+        have been beside Tags (a blank one collapsed as BeautifulSoup does, so that even
+        the parts of a line are the same), each mark does what entering or leaving the
+        element would have done."""
+        pieces = _MARKS.split(text)
+        for number, piece in enumerate(pieces):
+            if number % 2:
+                if piece == _BREAK:
+                    self.flush()
+                elif piece == _OPEN:
+                    self._open_block(self._marked - 1)
+                    self._marked -= 1
+                else:
+                    self._close_block(self._block_stack[-1], False, False)
+            elif piece:
+                if not self.ctx.pre and not piece.strip(_ASCII_SPACES):
+                    piece = "\n" if "\n" in piece else " "
+                self.add_text(piece)
+
+    def _open_block(self, key: int) -> None:
+        self.flush()
+        self.block_parent[key] = self._block_stack[-1] if self._block_stack else None
+        self._block_stack.append(key)
+        self.block_spans[key] = (len(self.lines), -1)
+
+    def _close_block(self, key: int, is_chrome: bool, is_message: bool) -> None:
+        self.flush()
+        start, _ = self.block_spans[key]
+        self.block_spans[key] = (start, len(self.lines))
+        self._block_stack.pop()
+        if is_chrome:
+            self.chrome_spans.append((start, len(self.lines)))
+        elif is_message:
+            self.message_spans.append((start, len(self.lines)))
+
     def _append(self, text: str) -> None:
         if not text:
             return
@@ -251,7 +297,10 @@ class _Flattener:
                     and isinstance(node, NavigableString)
                     and not isinstance(node, _NOT_TEXT)
                 ):
-                    self.add_text(node)
+                    if _BREAK in node or _OPEN in node or _CLOSE in node:
+                        self._add_marked(node)
+                    else:
+                        self.add_text(node)
                     continue
                 if not isinstance(node, Tag):
                     continue
@@ -260,7 +309,8 @@ class _Flattener:
                     if name in ("head", "title") and not self.page_title:
                         title = node if name == "title" else node.find("title")
                         if title is not None:
-                            self.page_title = _SPACES.sub(" ", title.get_text()).strip(_EDGE)
+                            text = title.get_text().translate(_NO_MARKS)
+                            self.page_title = _SPACES.sub(" ", text).strip(_EDGE)
                     continue
                 if name == "br":
                     self.flush()
@@ -301,11 +351,7 @@ class _Flattener:
             if not (is_block or heading or name in _COUNTED_TAGS):
                 return None  # an inline element without attributes: nothing to undo
         if is_block:
-            self.flush()
-            parent = self._block_stack[-1] if self._block_stack else None
-            self.block_parent[id(node)] = parent
-            self._block_stack.append(id(node))
-            self.block_spans[id(node)] = (len(self.lines), -1)
+            self._open_block(id(node))
             if is_chrome and self.explain:
                 self.chrome_labels.append(_element_label(node, name, tokens))
         if heading:
@@ -338,14 +384,7 @@ class _Flattener:
         if heading:
             ctx.heading -= 1
         if is_block:
-            self.flush()
-            start, _ = self.block_spans[id(node)]
-            self.block_spans[id(node)] = (start, len(self.lines))
-            self._block_stack.pop()
-            if is_chrome:
-                self.chrome_spans.append((start, len(self.lines)))
-            elif is_message:
-                self.message_spans.append((start, len(self.lines)))
+            self._close_block(id(node), is_chrome, is_message)
 
     def _complete_url(self, start: int) -> None:
         """A link on one line whose text is its URL cut short (or without its scheme), as
@@ -802,13 +841,51 @@ class ParsedPage:
     trace: list[str] = field(default_factory=list)  # with ``explain``: what was read how
 
 
+# What the builder leaves in the text where a plain ``<br>`` was, and where a plain block
+# (one of _MARKED_BLOCKS without attributes) opens and closes: lone surrogates, which no
+# parsed text can hold (lxml hands over valid UTF-8 only).
+_BREAK, _OPEN, _CLOSE = "\udfff", "\udffe", "\udffd"
+_MARKS = re.compile("([\udffd-\udfff])")
+_NO_MARKS = str.maketrans(dict.fromkeys(map(ord, _BREAK + _OPEN + _CLOSE)))
+_ASCII_SPACES = " \n\t\x0c\r"  # what BeautifulSoup collapses a blank string of
+
+
+class _Rebuild(Exception):
+    """The parser's events did not nest as the marks assume: the page is built again,
+    every element a Tag."""
+
+
 class _HtmlBuilder(LXMLTreeBuilder):
-    """BeautifulSoup's ``lxml`` builder without its namespace bookkeeping, a sixth of the
-    cost of building the tree. lxml's HTML parser reports no namespaces: a name comes as
-    written, so only one written ``{uri}name`` would be split, and it still goes the
-    builder's own way. A new one per page: a builder holds the soup it fills."""
+    """BeautifulSoup's ``lxml`` builder, doing less per element.
+
+    No namespace bookkeeping: lxml's HTML parser reports none, a name comes as written,
+    so only one written ``{uri}name`` would be split, and it still goes the builder's
+    own way. With ``marks``, a ``<br>`` and the blocks of ``_MARKED_BLOCKS`` without
+    attributes (most elements of an article) become marks in the text rather than Tags;
+    the walk does at a mark what it does at such a Tag. lxml ends a ``<br>`` at once;
+    should anything come inside one, ``_Rebuild`` is raised. A new builder per page: it
+    holds the soup it fills.
+    """
+
+    def __init__(self, *, marks: bool = True, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.marks = marks
+        self._in_break = False
+        self._open: list[bool] = []  # per open element: marked, not a Tag
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict | None = None) -> None:
+        if self._in_break:
+            raise _Rebuild
+        if self.marks and not attrib:
+            if tag == "br":
+                self._in_break = True
+                self.soup.handle_data(_BREAK)
+                return
+            if tag in _MARKED_BLOCKS:
+                self._open.append(True)
+                self.soup.handle_data(_OPEN)
+                return
+        self._open.append(False)
         if tag[:1] == "{" or any(key[:1] == "{" for key in attrib):
             super().start(tag, attrib, nsmap or {})
             return
@@ -818,10 +895,32 @@ class _HtmlBuilder(LXMLTreeBuilder):
         )
 
     def end(self, tag: str) -> None:
+        if self._in_break:
+            if tag != "br":
+                raise _Rebuild
+            self._in_break = False
+            return
+        if self._open and self._open.pop():
+            self.soup.handle_data(_CLOSE)
+            return
         if tag[:1] == "{":
             super().end(tag)
             return
         self.soup.handle_endtag(tag)  # it ends the text before it, as the builder's does
+
+    def data(self, data: str) -> None:
+        if self._in_break:
+            raise _Rebuild
+        self.soup.handle_data(data)
+
+
+def _soup(html: str, marks: bool = True) -> BeautifulSoup:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
+        # A page whose whole text looks like a URL or a file name is still a page.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        builder = _HtmlBuilder(marks=marks, multi_valued_attributes=None)
+        return BeautifulSoup(html, builder=builder)
 
 
 def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
@@ -837,11 +936,10 @@ def read_articles(html: str, page_url: str | None = None, *, explain: bool = Fal
     """``parse_articles``, and whether the page is a notice that the post is gone; with
     ``explain``, lines for people saying what was dropped as chrome and why, and which
     lines were taken as each article's title and source URL."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
-        # A page whose whole text looks like a URL or a file name is still a page.
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(html, builder=_HtmlBuilder(multi_valued_attributes=None))
+    try:
+        soup = _soup(html)
+    except _Rebuild:
+        soup = _soup(html, marks=False)
     flattener = _Flattener(explain)
     try:
         flattener.walk(soup.find("html") or soup)

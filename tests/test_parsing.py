@@ -383,3 +383,21 @@ def test_an_attribute_written_with_a_namespace_is_read_as_beautifulsoup_reads_it
     )
     [article] = parse_articles(page)
     assert (article.title, article.text) == ("標題", "正文")
+
+
+def test_line_text_shortcuts_do_what_the_regexes_do():
+    import random
+
+    from zkiz_corpus.parsing import _CJK_WRAP, _SPACES, _has_odd_spaces, _unwrap
+
+    rng = random.Random(13)
+    # Blanks, both ends of the Chinese ranges and just outside them, digits, Latin.
+    alphabet = [
+        *"中文09a/ \t\r\n\n\f\v\xa0\u2028\u2029\u3000",
+        *"\uff01\u2e80\u9fff\uf900\uffef\ufff0\u2e7f",
+    ]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        assert _unwrap(text) == _CJK_WRAP.sub("", text), repr(text)
+        if _SPACES.sub(" ", text) != text:
+            assert _has_odd_spaces(text), repr(text)

@@ -401,3 +401,24 @@ def test_line_text_shortcuts_do_what_the_regexes_do():
         assert _unwrap(text) == _CJK_WRAP.sub("", text), repr(text)
         if _SPACES.sub(" ", text) != text:
             assert _has_odd_spaces(text), repr(text)
+
+
+def test_a_parse_that_fails_halfway_leaves_the_next_page_whole(monkeypatch):
+    from zkiz_corpus import parsing
+
+    page = markup_div_br([SEED_A])
+    start = parsing._HtmlBuilder.start
+
+    def fail_at_a_link(self, tag, attrib, nsmap=None):
+        if tag == "a":
+            raise RuntimeError("stop")  # as a signal would, with the parser mid-page
+        start(self, tag, attrib, nsmap)
+
+    monkeypatch.setattr(parsing._HtmlBuilder, "start", fail_at_a_link)
+    with pytest.raises(RuntimeError):
+        parse_articles(page)
+    monkeypatch.setattr(parsing._HtmlBuilder, "start", start)
+    assert_articles(parse_articles(page), [SEED_A])
+    with pytest.raises(UnicodeError):
+        parse_articles(page[: len(page) // 2] + "\udfff")  # no text decoded from bytes has one
+    assert_articles(parse_articles(page), [SEED_A])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import warnings
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
@@ -919,8 +920,7 @@ class _HtmlBuilder(LXMLTreeBuilder):
     own way. With ``marks``, a ``<br>`` and the blocks of ``_MARKED_BLOCKS`` without
     attributes (most elements of an article) become marks in the text rather than Tags;
     the walk does at a mark what it does at such a Tag. lxml ends a ``<br>`` at once;
-    should anything come inside one, ``_Rebuild`` is raised. A new builder per page: it
-    holds the soup it fills.
+    should anything come inside one, ``_Rebuild`` is raised.
     """
 
     def __init__(self, *, marks: bool = True, **kwargs: object) -> None:
@@ -928,6 +928,29 @@ class _HtmlBuilder(LXMLTreeBuilder):
         self.marks = marks
         self._in_break = False
         self._open: list[bool] = []  # per open element: marked, not a Tag
+        self._parser = None
+
+    def initialize_soup(self, soup: BeautifulSoup) -> None:
+        super().initialize_soup(soup)
+        self._in_break = False
+        self._open = []
+
+    def feed(self, markup: str | bytes) -> None:
+        try:
+            super().feed(markup)
+        except BaseException:
+            self._parser = None  # it may hold half a page (the soup may try bytes next)
+            raise
+
+    def parser_for(self, encoding: str | None) -> object:
+        # lxml inspects the target's methods for every new parser, a tenth of a small
+        # page's cost: one parser serves every page (a closed lxml parser takes a new
+        # document); one that failed is dropped.
+        if encoding is not None:
+            return super().parser_for(encoding)
+        if self._parser is None:
+            self._parser = super().parser_for(None)
+        return self._parser
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict | None = None) -> None:
         if self._in_break:
@@ -970,13 +993,27 @@ class _HtmlBuilder(LXMLTreeBuilder):
         self.soup.handle_data(data)
 
 
+_BUILDER_OPTIONS = {"multi_valued_attributes": None}  # class attributes left unsplit
+# One builder per thread, built once: a builder (and its lxml parser) fills one soup at
+# a time.
+_BUILDERS = threading.local()
+
+
 def _soup(html: str, marks: bool = True) -> BeautifulSoup:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
         # A page whose whole text looks like a URL or a file name is still a page.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        builder = _HtmlBuilder(marks=marks, multi_valued_attributes=None)
-        return BeautifulSoup(html, builder=builder)
+        if not marks:
+            return BeautifulSoup(html, builder=_HtmlBuilder(marks=False, **_BUILDER_OPTIONS))
+        builder = getattr(_BUILDERS, "builder", None)
+        if builder is None:
+            builder = _BUILDERS.builder = _HtmlBuilder(**_BUILDER_OPTIONS)
+        try:
+            return BeautifulSoup(html, builder=builder)
+        except BaseException:
+            _BUILDERS.builder = None  # its parser may hold half a page
+            raise
 
 
 def parse_articles(html: str, page_url: str | None = None) -> list[Article]:

@@ -364,7 +364,7 @@ class _Flattener:
                 name = (node.name or "").lower()
                 if name in _SKIP_TAGS or (node.attrs and _is_hidden(node)):
                     if name in ("head", "title") and not self.page_title:
-                        title = node if name == "title" else node.find("title")
+                        title = node if name == "title" else _first(node, "title")
                         if title is not None:
                             text = title.get_text().translate(_NO_MARKS)
                             self.page_title = _SPACES.sub(" ", text).strip(_EDGE)
@@ -1016,6 +1016,18 @@ def _soup(html: str, marks: bool = True) -> BeautifulSoup:
             raise
 
 
+def _first(node: Tag, name: str) -> Tag | None:
+    """``node.find(name)`` without building a strainer: the element is nearly always a
+    child of ``node`` after leaves (``<title>`` after ``<meta>``s in ``<head>``)."""
+    for child in node.contents:
+        if isinstance(child, Tag):
+            if child.name == name:
+                return child
+            if any(isinstance(grandchild, Tag) for grandchild in child.contents):
+                return node.find(name)  # it may be in there, before this child's siblings
+    return None
+
+
 def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     """Every article on an archive page, in page order, each id once.
 
@@ -1035,7 +1047,7 @@ def read_articles(html: str, page_url: str | None = None, *, explain: bool = Fal
         soup = _soup(html, marks=False)
     flattener = _Flattener(explain)
     try:
-        flattener.walk(soup.find("html") or soup)
+        flattener.walk(_first(soup, "html") or soup)
         flattener.flush()
     finally:
         # The tree is all reference cycles (the soup among them): left to the garbage

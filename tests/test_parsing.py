@@ -326,7 +326,7 @@ def test_a_parsed_page_leaves_nothing_of_itself_behind(with_article):
     assert held - kept < 500_000
 
 
-# Pages where the builder's marks for <br> and plain blocks meet what they stand for:
+# Pages where the builder's marks for <br>, plain blocks and links meet what they stand for:
 # blanks beside them (BeautifulSoup collapses a blank string), <pre>, a <br> in <title>,
 # <br>s with attributes, links across breaks, names lxml passes through as written that
 # BeautifulSoup's own builder reads as namespaced ("{x}hidden" is its attribute "hidden").
@@ -338,7 +338,11 @@ BUILDER_PAGES = [
     "<p>中 \n<br>\n 文<br>  <br>\t\n</p><pre> a \n<br>  \nb<p> c </p>\n</pre>"
     '<div>x<br style="display:none">y<br class="k">z<br hidden>w</div>'
     '<a href="http://www.example.com/a/very/long/path/cut/short/by/the/forum/here.html">'
-    "http://www.example.com/a/very/long/ ... forum/here.html<br>next</a>"
+    "http://www.example.com/a/very/long/ ... forum/here.html<br>next</a><p>"
+    '<a href="http://www.example.com/a/very/long/path/cut/short/by/the/forum/here.html">'
+    "http://www.example.com/a/very/long/ ... forum/here.html</a> <b><a href=/x>t</a></b></p>"
+    '<p>a<a href="/y" style="display:none">hidden</a><a href="/z" class="share">share</a>'
+    '<a href="/t" class="post-title">title</a><a hidden href="/h">h</a><a name="n">n</a></p>'
     "<ul><li>a<li>b<p>c</ul><table><tr><td>d<td>e</table></body></html>",
     "<!DOCTYPE html><?php x ?><html><head><!-- c --><title>T<br>t</title></head><body>"
     '<svg xmlns="http://www.w3.org/2000/svg" xml:lang="en" xlink:href="#a"><text>s</text></svg>'

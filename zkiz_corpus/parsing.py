@@ -256,6 +256,7 @@ class _Flattener:
         self.ctx = _Context()
         self._block_stack: list[int] = []
         self._marked = -1  # the last key given to a marked block (Tags are keyed by id)
+        self._link_starts: list[tuple[int, int] | None] = []  # per marked link open
 
     def flush(self) -> None:
         self.breaks += 1
@@ -302,12 +303,27 @@ class _Flattener:
                 elif piece == _OPEN:
                     self._open_block(self._marked - 1)
                     self._marked -= 1
-                else:
+                elif piece == _CLOSE:
                     self._close_block(self._block_stack[-1], False, False)
+                elif piece == _UNLINK:
+                    self._leave_link(self._link_starts.pop())
+                else:
+                    self._link_starts.append(self._enter_link(piece[1:-1]))
             elif piece:
                 if not self.ctx.pre and not piece.strip(_ASCII_SPACES):
                     piece = "\n" if "\n" in piece else " "
                 self.add_text(piece)
+
+    def _enter_link(self, href: str) -> tuple[int, int] | None:
+        """Entering a link to ``href``; where its text begins, to read it back on leaving."""
+        href = href.strip()
+        self.ctx.links.append(href)
+        return (self.breaks, len(self.current.parts)) if _WEB_HREF.match(href) else None
+
+    def _leave_link(self, link_start: tuple[int, int] | None) -> None:
+        if link_start is not None and link_start[0] == self.breaks:
+            self._complete_url(link_start[1])
+        self.ctx.links.pop()
 
     def _open_block(self, key: int) -> None:
         self.flush()
@@ -354,7 +370,13 @@ class _Flattener:
                     and isinstance(node, NavigableString)
                     and not isinstance(node, _NOT_TEXT)
                 ):
-                    if _BREAK in node or _OPEN in node or _CLOSE in node:
+                    if (
+                        _BREAK in node
+                        or _OPEN in node
+                        or _CLOSE in node
+                        or _LINK in node
+                        or _UNLINK in node
+                    ):
                         self._add_marked(node)
                     else:
                         self.add_text(node)
@@ -366,7 +388,7 @@ class _Flattener:
                     if name in ("head", "title") and not self.page_title:
                         title = node if name == "title" else _first(node, "title")
                         if title is not None:
-                            text = title.get_text().translate(_NO_MARKS)
+                            text = _NO_MARKS.sub("", title.get_text())
                             self.page_title = _SPACES.sub(" ", text).strip(_EDGE)
                     continue
                 if name == "br":
@@ -417,23 +439,15 @@ class _Flattener:
             ctx.pre += 1
         if name in _CONTENT_TAGS:
             ctx.content += 1
-        link_start = None
-        if isinstance(href, str):
-            href = href.strip()
-            ctx.links.append(href)
-            if _WEB_HREF.match(href):
-                # Where this link's text begins, to read it back on leaving.
-                link_start = (self.breaks, len(self.current.parts))
+        link_start = self._enter_link(href) if isinstance(href, str) else None
         return (is_block, is_chrome, is_message, heading, isinstance(href, str), link_start)
 
     def _leave(self, node: Tag, undo: tuple) -> None:
         is_block, is_chrome, is_message, heading, has_href, link_start = undo
         name = (node.name or "").lower()
         ctx = self.ctx
-        if link_start is not None and link_start[0] == self.breaks:
-            self._complete_url(link_start[1])
         if has_href:
-            ctx.links.pop()
+            self._leave_link(link_start)
         if name in _CONTENT_TAGS:
             ctx.content -= 1
         if name == "pre":
@@ -899,11 +913,13 @@ class ParsedPage:
 
 
 # What the builder leaves in the text where a plain ``<br>`` was, and where a plain block
-# (one of _MARKED_BLOCKS without attributes) opens and closes: lone surrogates, which no
-# parsed text can hold (lxml hands over valid UTF-8 only).
+# (one of _MARKED_BLOCKS without attributes) or a link opens and closes: lone surrogates,
+# which no parsed text can hold (lxml hands over valid UTF-8 only).
 _BREAK, _OPEN, _CLOSE = "\udfff", "\udffe", "\udffd"
-_MARKS = re.compile("([\udffd-\udfff])")
-_NO_MARKS = str.maketrans(dict.fromkeys(map(ord, _BREAK + _OPEN + _CLOSE)))
+# A link whose only attribute is its href: _LINK, the href, _HREF_END; then _UNLINK.
+_LINK, _HREF_END, _UNLINK = "\udffc", "\udffb", "\udffa"
+_MARKS = re.compile("([\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb)")
+_NO_MARKS = re.compile("[\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb")
 _ASCII_SPACES = " \n\t\x0c\r"  # what BeautifulSoup collapses a blank string of
 
 
@@ -927,7 +943,7 @@ class _HtmlBuilder(LXMLTreeBuilder):
         super().__init__(**kwargs)
         self.marks = marks
         self._in_break = False
-        self._open: list[bool] = []  # per open element: marked, not a Tag
+        self._open: list[str] = []  # per open element: the mark that closes it, or ""
         self._parser = None
 
     def initialize_soup(self, soup: BeautifulSoup) -> None:
@@ -961,10 +977,14 @@ class _HtmlBuilder(LXMLTreeBuilder):
                 self.soup.handle_data(_BREAK)
                 return
             if tag in _MARKED_BLOCKS:
-                self._open.append(True)
+                self._open.append(_CLOSE)
                 self.soup.handle_data(_OPEN)
                 return
-        self._open.append(False)
+        elif self.marks and tag == "a" and len(attrib) == 1 and "href" in attrib:
+            self._open.append(_UNLINK)
+            self.soup.handle_data(_LINK + attrib["href"] + _HREF_END)
+            return
+        self._open.append("")
         if tag[:1] == "{" or any(key[:1] == "{" for key in attrib):
             super().start(tag, attrib, nsmap or {})
             return
@@ -979,8 +999,9 @@ class _HtmlBuilder(LXMLTreeBuilder):
                 raise _Rebuild
             self._in_break = False
             return
-        if self._open and self._open.pop():
-            self.soup.handle_data(_CLOSE)
+        mark = self._open.pop() if self._open else ""
+        if mark:
+            self.soup.handle_data(mark)
             return
         if tag[:1] == "{":
             super().end(tag)

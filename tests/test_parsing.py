@@ -343,6 +343,9 @@ BUILDER_PAGES = [
     "http://www.example.com/a/very/long/ ... forum/here.html</a> <b><a href=/x>t</a></b></p>"
     '<p>a<a href="/y" style="display:none">hidden</a><a href="/z" class="share">share</a>'
     '<a href="/t" class="post-title">title</a><a hidden href="/h">h</a><a name="n">n</a></p>'
+    "<main><header><h2>標<b>題</b></h2></header><article><footer>腳</footer><section>"
+    "<strong>粗</strong><font>字</font><u>線</u></section></article></main><header>頂</header>"
+    "<nav>導航</nav><aside>側</aside><pre> <b>p</b>  \n  <i>q</i> </pre><ruby>漢<rt>han</rt></ruby>"
     "<ul><li>a<li>b<p>c</ul><table><tr><td>d<td>e</table></body></html>",
     "<!DOCTYPE html><?php x ?><html><head><!-- c --><title>T<br>t</title></head><body>"
     '<svg xmlns="http://www.w3.org/2000/svg" xml:lang="en" xlink:href="#a"><text>s</text></svg>'

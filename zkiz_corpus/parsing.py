@@ -228,6 +228,10 @@ _COUNTED_TAGS = frozenset({"pre"}) | _CONTENT_TAGS
 # Blocks that, without attributes, do nothing but break lines and bound a span: the
 # builder marks them in the text instead of making Tags. Not <html> (the walk's root),
 # nor <body>, whose Tag later readers of the soup may look for.
+# Elements the builder keeps as Tags even without attributes: those the walk skips with
+# all they hold, <br>/<img> (void: handled apart), the root and <body>, and <pre>, in
+# which BeautifulSoup keeps blank strings as they are (it collapses them elsewhere).
+_TAGS_KEPT = _SKIP_TAGS | {"html", "body", "br", "img", "pre"}
 _MARKED_BLOCKS = frozenset(
     name
     for name, (is_block, is_chrome, page_level, heading) in _PLAIN_ELEMENT.items()
@@ -257,6 +261,7 @@ class _Flattener:
         self._block_stack: list[int] = []
         self._marked = -1  # the last key given to a marked block (Tags are keyed by id)
         self._link_starts: list[tuple[int, int] | None] = []  # per marked link open
+        self._entered: list[tuple | None] = []  # per other marked element open: its undo
 
     def flush(self) -> None:
         self.breaks += 1
@@ -307,6 +312,14 @@ class _Flattener:
                     self._close_block(self._block_stack[-1], False, False)
                 elif piece == _UNLINK:
                     self._leave_link(self._link_starts.pop())
+                elif piece == _EXIT:
+                    undo = self._entered.pop()
+                    if undo is not None:
+                        self._leave(undo)
+                elif piece[0] == _ENTER:
+                    name = piece[1:-1].lower()
+                    self._entered.append(self._enter(None, name, self._marked - 1))
+                    self._marked -= 1
                 else:
                     self._link_starts.append(self._enter_link(piece[1:-1]))
             elif piece:
@@ -370,13 +383,7 @@ class _Flattener:
                     and isinstance(node, NavigableString)
                     and not isinstance(node, _NOT_TEXT)
                 ):
-                    if (
-                        _BREAK in node
-                        or _OPEN in node
-                        or _CLOSE in node
-                        or _LINK in node
-                        or _UNLINK in node
-                    ):
+                    if _HAS_MARK(node):
                         self._add_marked(node)
                     else:
                         self.add_text(node)
@@ -396,7 +403,7 @@ class _Flattener:
                     continue
                 if name == "img":
                     continue
-                undo = self._enter(node, name)
+                undo = self._enter(node, name, id(node))
                 stack.append((node, undo, children))
                 children = iter(node.contents)
                 break
@@ -405,12 +412,13 @@ class _Flattener:
                     return
                 node, undo, children = stack.pop()
                 if undo is not None:
-                    self._leave(node, undo)
+                    self._leave(undo)
 
-    def _enter(self, node: Tag, name: str) -> tuple | None:
-        """What entering ``node`` changed, for ``_leave`` to undo; None for nothing."""
+    def _enter(self, node: Tag | None, name: str, key: int) -> tuple | None:
+        """What entering ``node`` (None: a marked element without attributes) changed,
+        for ``_leave`` to undo; None for nothing. ``key`` names it as a block."""
         ctx = self.ctx
-        if node.attrs:
+        if node is not None and node.attrs:
             tokens = _class_tokens(node)
             is_chrome = _is_chrome_candidate(name, tokens, ctx.content)
             is_block = name in _BLOCK_TAGS or is_chrome
@@ -430,7 +438,7 @@ class _Flattener:
             if not (is_block or heading or name in _COUNTED_TAGS):
                 return None  # an inline element without attributes: nothing to undo
         if is_block:
-            self._open_block(id(node))
+            self._open_block(key)
             if is_chrome and self.explain:
                 self.chrome_labels.append(_element_label(node, name, tokens))
         if heading:
@@ -440,11 +448,11 @@ class _Flattener:
         if name in _CONTENT_TAGS:
             ctx.content += 1
         link_start = self._enter_link(href) if isinstance(href, str) else None
-        return (is_block, is_chrome, is_message, heading, isinstance(href, str), link_start)
+        has_href = isinstance(href, str)
+        return (name, key, is_block, is_chrome, is_message, heading, has_href, link_start)
 
-    def _leave(self, node: Tag, undo: tuple) -> None:
-        is_block, is_chrome, is_message, heading, has_href, link_start = undo
-        name = (node.name or "").lower()
+    def _leave(self, undo: tuple) -> None:
+        name, key, is_block, is_chrome, is_message, heading, has_href, link_start = undo
         ctx = self.ctx
         if has_href:
             self._leave_link(link_start)
@@ -455,7 +463,7 @@ class _Flattener:
         if heading:
             ctx.heading -= 1
         if is_block:
-            self._close_block(id(node), is_chrome, is_message)
+            self._close_block(key, is_chrome, is_message)
 
     def _complete_url(self, start: int) -> None:
         """A link on one line whose text is its URL cut short (or without its scheme), as
@@ -918,8 +926,12 @@ class ParsedPage:
 _BREAK, _OPEN, _CLOSE = "\udfff", "\udffe", "\udffd"
 # A link whose only attribute is its href: _LINK, the href, _HREF_END; then _UNLINK.
 _LINK, _HREF_END, _UNLINK = "\udffc", "\udffb", "\udffa"
-_MARKS = re.compile("([\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb)")
-_NO_MARKS = re.compile("[\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb")
+# Any other element without attributes (but those of _TAGS_KEPT): _ENTER, its name,
+# _NAME_END; then _EXIT.
+_ENTER, _NAME_END, _EXIT = "\udff9", "\udff8", "\udff7"
+_MARKS = re.compile("([\udff7\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb|\udff9[^\udff8]*\udff8)")
+_NO_MARKS = re.compile("[\udff7\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb|\udff9[^\udff8]*\udff8")
+_HAS_MARK = re.compile("[\udff7-\udfff]").search
 _ASCII_SPACES = " \n\t\x0c\r"  # what BeautifulSoup collapses a blank string of
 
 
@@ -979,6 +991,10 @@ class _HtmlBuilder(LXMLTreeBuilder):
             if tag in _MARKED_BLOCKS:
                 self._open.append(_CLOSE)
                 self.soup.handle_data(_OPEN)
+                return
+            if tag.lower() not in _TAGS_KEPT:
+                self._open.append(_EXIT)
+                self.soup.handle_data(_ENTER + tag + _NAME_END)
                 return
         elif self.marks and tag == "a" and len(attrib) == 1 and "href" in attrib:
             self._open.append(_UNLINK)

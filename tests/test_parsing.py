@@ -324,3 +324,109 @@ def test_a_parsed_page_leaves_nothing_of_itself_behind(with_article):
     kept = sum(len(a.text) for a in articles) * 2  # the article text itself (UCS-2)
     assert [a.id for a in articles] == ([7] if with_article else [])
     assert held - kept < 500_000
+
+
+# Pages where the builder's marks for <br>, plain blocks and links meet what they stand for:
+# blanks beside them (BeautifulSoup collapses a blank string), <pre>, a <br> in <title>,
+# <br>s with attributes, links across breaks, names lxml passes through as written that
+# BeautifulSoup's own builder reads as namespaced ("{x}hidden" is its attribute "hidden").
+BUILDER_PAGES = [
+    markup_div_br([SEED_A, SEED_B]),
+    markup_paragraph_images([SHORT_BODY]),
+    markup_table_font([HKSCS]),
+    "<html><head><title> T <br>\x0c t </title></head><body><div>中\x0c<br>\x0c文</div>"
+    "<p>中 \n<br>\n 文<br>  <br>\t\n</p><pre> a \n<br>  \nb<p> c </p>\n</pre>"
+    '<div>x<br style="display:none">y<br class="k">z<br hidden>w</div>'
+    '<a href="http://www.example.com/a/very/long/path/cut/short/by/the/forum/here.html">'
+    "http://www.example.com/a/very/long/ ... forum/here.html<br>next</a><p>"
+    '<a href="http://www.example.com/a/very/long/path/cut/short/by/the/forum/here.html">'
+    "http://www.example.com/a/very/long/ ... forum/here.html</a> <b><a href=/x>t</a></b></p>"
+    '<p>a<a href="/y" style="display:none">hidden</a><a href="/z" class="share">share</a>'
+    '<a href="/t" class="post-title">title</a><a hidden href="/h">h</a><a name="n">n</a></p>'
+    "<main><header><h2>標<b>題</b></h2></header><article><footer>腳</footer><section>"
+    "<strong>粗</strong><font>字</font><u>線</u></section></article></main><header>頂</header>"
+    "<nav>導航</nav><aside>側</aside><pre> <b>p</b>  \n  <i>q</i> </pre><ruby>漢<rt>han</rt></ruby>"
+    "<ul><li>a<li>b<p>c</ul><table><tr><td>d<td>e</table></body></html>",
+    "<!DOCTYPE html><?php x ?><html><head><!-- c --><title>T<br>t</title></head><body>"
+    '<svg xmlns="http://www.w3.org/2000/svg" xml:lang="en" xlink:href="#a"><text>s</text></svg>'
+    "<p {x}hidden=1 a{b=2>hidden</p><pre>a\nb<br>c</pre><o:p>w</o:p><![CDATA[d]]></body></html>",
+]
+
+
+def _read_out(flattener):
+    """What the walk made of a page: its lines, and each line's blocks as line spans."""
+    spans = flattener.block_spans
+    lines = []
+    for line, block in zip(flattener.lines, flattener.line_block):
+        blocks = []
+        while block is not None and block != -1:
+            blocks.append(spans[block])
+            block = flattener.block_parent.get(block)
+        counts = (line.chars, line.link_chars, line.heading_chars)
+        lines.append((line.text, counts, line.hrefs, line.shown, blocks))
+    return lines, flattener.chrome_spans, flattener.message_spans, flattener.page_title
+
+
+@pytest.mark.parametrize("html", BUILDER_PAGES)
+def test_the_walk_reads_the_builders_marks_as_the_tags_they_stand_for(html):
+    from bs4 import BeautifulSoup
+
+    from zkiz_corpus.parsing import _Flattener, _soup
+
+    read = []
+    for soup in (_soup(html), BeautifulSoup(html, "lxml", multi_valued_attributes=None)):
+        flattener = _Flattener(explain=True)
+        flattener.walk(soup.find("html") or soup)
+        flattener.flush()
+        read.append(_read_out(flattener))
+    assert read[0] == read[1]
+    assert read[0][0]  # the page was read at all
+
+
+def test_an_attribute_written_with_a_namespace_is_read_as_beautifulsoup_reads_it():
+    page = (
+        "<html><body><div><h2>標題</h2><p {x}hidden=1>不見</p><p>正文</p>"
+        '<p>PermaLink: <a href="https://articles.zkiz.com/?id=5">?id=5</a></p></div></body></html>'
+    )
+    [article] = parse_articles(page)
+    assert (article.title, article.text) == ("標題", "正文")
+
+
+def test_line_text_shortcuts_do_what_the_regexes_do():
+    import random
+
+    from zkiz_corpus.parsing import _CJK_WRAP, _SPACES, _has_odd_spaces, _unwrap
+
+    rng = random.Random(13)
+    # Blanks, both ends of the Chinese ranges and just outside them, digits, Latin.
+    alphabet = [
+        *"中文09a/ \t\r\n\n\f\v\xa0\u2028\u2029\u3000",
+        *"\uff01\u2e80\u9fff\uf900\uffef\ufff0\u2e7f",
+    ]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        assert _unwrap(text) == _CJK_WRAP.sub("", text), repr(text)
+        if _SPACES.sub(" ", text) != text:
+            assert _has_odd_spaces(text), repr(text)
+
+
+def test_a_parse_that_fails_halfway_leaves_the_next_page_whole(monkeypatch):
+    from zkiz_corpus import parsing
+
+    page = markup_div_br([SEED_A])
+    start = parsing._HtmlBuilder.start
+
+    def fail_at_a_link(self, tag, attrib, nsmap=None):
+        if tag == "a":
+            raise RuntimeError("stop")  # as a signal would, with the parser mid-page
+        start(self, tag, attrib, nsmap)
+
+    monkeypatch.setattr(parsing._HtmlBuilder, "start", fail_at_a_link)
+    parsing._BUILDERS.builder = None  # a parser binds its target's methods when made
+    with pytest.raises(RuntimeError):
+        parse_articles(page)
+    monkeypatch.setattr(parsing._HtmlBuilder, "start", start)
+    assert_articles(parse_articles(page), [SEED_A])
+    with pytest.raises(UnicodeError):
+        parse_articles(page[: len(page) // 2] + "\udfff")  # no text decoded from bytes has one
+    assert_articles(parse_articles(page), [SEED_A])

@@ -22,16 +22,26 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import warnings
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
 from urllib.parse import unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
-from bs4.element import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4.builder import LXMLTreeBuilder
+from bs4.element import (
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    PageElement,
+    ProcessingInstruction,
+    Tag,
+)
 
 ARCHIVE_HOSTS = frozenset({"articles.zkiz.com", "www.zkiz.com", "zkiz.com"})
 
@@ -89,9 +99,64 @@ _HEADING_STYLE = re.compile(
 )
 _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _WRAP = "[ \\t\\r]*\\n[ \\t\\r\\n]*"
+# What ``_unwrap`` removes (the regex tries every character: it is the slower way).
 _CJK_WRAP = re.compile(f"(?<=[{_CJK}]){_WRAP}(?=[{_CJK}0-9])|(?<=[{_CJK}0-9]){_WRAP}(?=[{_CJK}])")
 _TOKEN_SPLIT = re.compile(r"[-_\s:]+")
 _SPACES = re.compile(r"[ \t\r\n\f\v\xa0\u2028\u2029]+")
+
+
+def _has_odd_spaces(text: str) -> bool:
+    """Whether ``_SPACES`` would change ``text``: ``in`` tests cost a tenth of its scan."""
+    return (
+        "  " in text
+        or "\n" in text
+        or "\xa0" in text
+        or "\t" in text
+        or "\r" in text
+        or "\f" in text
+        or "\v" in text
+        or "\u2028" in text
+        or "\u2029" in text
+    )
+
+
+def _is_cjk(char: str) -> bool:
+    return (
+        "\u2e80" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\uff00" <= char <= "\uffef"
+    )
+
+
+def _unwrap(text: str) -> str:
+    """``_CJK_WRAP.sub("", text)``, looked for from each newline. A run of blanks holding
+    a newline goes when a Chinese character stands on one side of it and a Chinese
+    character or a digit on the other: only the whole run can match (inside it, the
+    character before is a blank), so the run's two neighbours decide."""
+    pieces: list[str] = []
+    kept = 0  # text[:kept] is in pieces
+    run_end = 0  # no run reaches back before this
+    size = len(text)
+    newline = text.find("\n")
+    while newline != -1:
+        start, end = newline, newline + 1
+        while start > run_end and text[start - 1] in " \t\r":
+            start -= 1
+        while end < size and text[end] in " \t\r\n":
+            end += 1
+        if start and end < size:
+            before, after = text[start - 1], text[end]
+            if (_is_cjk(before) and (_is_cjk(after) or "0" <= after <= "9")) or (
+                "0" <= before <= "9" and _is_cjk(after)
+            ):
+                pieces.append(text[kept:start])
+                kept = end
+        run_end = end
+        newline = text.find("\n", end)
+    if not pieces:
+        return text
+    pieces.append(text[kept:])
+    return "".join(pieces)
+
+
 # A zero-width space (or word joiner, or stray BOM) shows nothing: no space is seen
 # there. Joiners (U+200C/U+200D) stay: they hold emoji sequences together.
 _ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff]+")
@@ -108,18 +173,32 @@ class Article:
     source_url: str | None
 
 
-@dataclass
 class _Line:
-    parts: list[str] = field(default_factory=list)
-    chars: int = 0
-    link_chars: int = 0
-    heading_chars: int = 0
-    hrefs: list[str] = field(default_factory=list)
-    href_set: set[str] = field(default_factory=set)  # the same, to ask "seen?" in O(1)
-    text: str = ""
-    index: int = -1  # in the page's lines
-    # (href, text) of each link whose cut or scheme-less URL text was replaced by its href
-    shown: list[tuple[str, str]] | None = None
+    """One line a reader sees, and what its text came from."""
+
+    __slots__ = (
+        "chars",
+        "heading_chars",
+        "href_set",
+        "hrefs",
+        "index",
+        "link_chars",
+        "parts",
+        "shown",
+        "text",
+    )
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.chars = 0
+        self.link_chars = 0
+        self.heading_chars = 0
+        self.hrefs: list[str] = []
+        self.href_set: set[str] = set()  # the same, to ask "seen?" in O(1)
+        self.text = ""
+        self.index = -1  # in the page's lines
+        # (href, text) of each link whose cut or scheme-less URL text was replaced by its href
+        self.shown: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -130,6 +209,36 @@ class _Context:
     content: int = 0
 
 
+# Strings that are no text: comments, doctypes and the like (BeautifulSoup's subclasses).
+_NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
+# What entering an element without attributes does, by name: (is block, is chrome,
+# is chrome only outside <article>/<main>, heading). Attributes can only add to these.
+_PLAIN_ELEMENT = {
+    name: (
+        name in _BLOCK_TAGS or name in _CHROME_TAGS or name in _PAGE_LEVEL_CHROME_TAGS,
+        name in _CHROME_TAGS,
+        name in _PAGE_LEVEL_CHROME_TAGS,
+        name in _HEADING_TAGS or name in _BOLD_TAGS,
+    )
+    for name in _BLOCK_TAGS | _CHROME_TAGS | _PAGE_LEVEL_CHROME_TAGS | _HEADING_TAGS | _BOLD_TAGS
+}
+_INLINE = (False, False, False, False)
+# Names whose leaving needs more than the undo record: <pre> and <article>/<main>.
+_COUNTED_TAGS = frozenset({"pre"}) | _CONTENT_TAGS
+# Blocks that, without attributes, do nothing but break lines and bound a span: the
+# builder marks them in the text instead of making Tags. Not <html> (the walk's root),
+# nor <body>, whose Tag later readers of the soup may look for.
+# Elements the builder keeps as Tags even without attributes: those the walk skips with
+# all they hold, <br>/<img> (void: handled apart), the root and <body>, and <pre>, in
+# which BeautifulSoup keeps blank strings as they are (it collapses them elsewhere).
+_TAGS_KEPT = _SKIP_TAGS | {"html", "body", "br", "img", "pre"}
+_MARKED_BLOCKS = frozenset(
+    name
+    for name, (is_block, is_chrome, page_level, heading) in _PLAIN_ELEMENT.items()
+    if is_block and not (is_chrome or page_level or heading) and name not in _COUNTED_TAGS
+) - {"html", "body"}
+
+
 class _Flattener:
     """Walks the tree once, iteratively (deeply nested garbage must not recurse)."""
 
@@ -137,6 +246,10 @@ class _Flattener:
         self.explain = explain
         self.lines: list[_Line] = []
         self.current = _Line()
+        # Bumped at every line break: a link's text is read back on leaving it only if
+        # no break came in between (an empty line is kept, not replaced, so its
+        # identity cannot say so).
+        self.breaks = 0
         self.block_spans: dict[int, tuple[int, int]] = {}
         self.block_parent: dict[int, int | None] = {}
         self.chrome_spans: list[tuple[int, int]] = []
@@ -146,16 +259,26 @@ class _Flattener:
         self.line_block: list[int] = []
         self.ctx = _Context()
         self._block_stack: list[int] = []
+        self._marked = -1  # the last key given to a marked block (Tags are keyed by id)
+        self._link_starts: list[tuple[int, int] | None] = []  # per marked link open
+        self._entered: list[tuple | None] = []  # per other marked element open: its undo
 
     def flush(self) -> None:
+        self.breaks += 1
         line = self.current
+        if not line.parts:
+            return  # nothing was added since the last break: no line, nothing to reset
         text = "".join(line.parts)
         if "\n" in text:
             # A source line break between two Chinese characters is no space (CSS Text
             # 3's segment-break rule), nor between one and a digit (20日): hand-wrapped
             # HTML must not put spaces into Chinese text. Latin words keep theirs.
-            text = _CJK_WRAP.sub("", text)
-        text = _SPACES.sub(" ", _ZERO_WIDTH.sub("", text)).strip(_EDGE)
+            text = _unwrap(text)
+        if "\u200b" in text or "\u2060" in text or "\ufeff" in text:
+            text = _ZERO_WIDTH.sub("", text)
+        if _has_odd_spaces(text):
+            text = _SPACES.sub(" ", text)
+        text = text.strip(_EDGE)
         if text:
             line.text = text
             line.index = len(self.lines)
@@ -172,6 +295,65 @@ class _Flattener:
             text = pieces[-1]
         self._append(text)
 
+    def _add_marked(self, text: str) -> None:
+        """Text with the builder's marks: each piece between them is the string it would
+        have been beside Tags (a blank one collapsed as BeautifulSoup does, so that even
+        the parts of a line are the same), each mark does what entering or leaving the
+        element would have done."""
+        pieces = _MARKS.split(text)
+        for number, piece in enumerate(pieces):
+            if number % 2:
+                if piece == _BREAK:
+                    self.flush()
+                elif piece == _OPEN:
+                    self._open_block(self._marked - 1)
+                    self._marked -= 1
+                elif piece == _CLOSE:
+                    self._close_block(self._block_stack[-1], False, False)
+                elif piece == _UNLINK:
+                    self._leave_link(self._link_starts.pop())
+                elif piece == _EXIT:
+                    undo = self._entered.pop()
+                    if undo is not None:
+                        self._leave(undo)
+                elif piece[0] == _ENTER:
+                    name = piece[1:-1].lower()
+                    self._entered.append(self._enter(None, name, self._marked - 1))
+                    self._marked -= 1
+                else:
+                    self._link_starts.append(self._enter_link(piece[1:-1]))
+            elif piece:
+                if not self.ctx.pre and not piece.strip(_ASCII_SPACES):
+                    piece = "\n" if "\n" in piece else " "
+                self.add_text(piece)
+
+    def _enter_link(self, href: str) -> tuple[int, int] | None:
+        """Entering a link to ``href``; where its text begins, to read it back on leaving."""
+        href = href.strip()
+        self.ctx.links.append(href)
+        return (self.breaks, len(self.current.parts)) if _WEB_HREF.match(href) else None
+
+    def _leave_link(self, link_start: tuple[int, int] | None) -> None:
+        if link_start is not None and link_start[0] == self.breaks:
+            self._complete_url(link_start[1])
+        self.ctx.links.pop()
+
+    def _open_block(self, key: int) -> None:
+        self.flush()
+        self.block_parent[key] = self._block_stack[-1] if self._block_stack else None
+        self._block_stack.append(key)
+        self.block_spans[key] = (len(self.lines), -1)
+
+    def _close_block(self, key: int, is_chrome: bool, is_message: bool) -> None:
+        self.flush()
+        start, _ = self.block_spans[key]
+        self.block_spans[key] = (start, len(self.lines))
+        self._block_stack.pop()
+        if is_chrome:
+            self.chrome_spans.append((start, len(self.lines)))
+        elif is_message:
+            self.message_spans.append((start, len(self.lines)))
+
     def _append(self, text: str) -> None:
         if not text:
             return
@@ -179,101 +361,109 @@ class _Flattener:
         line.parts.append(text)
         visible = len(text.strip(_EDGE))
         line.chars += visible
-        if self.ctx.links:
+        ctx = self.ctx
+        if ctx.links:
             line.link_chars += visible
-            href = self.ctx.links[-1]
+            href = ctx.links[-1]
             if href not in line.href_set:
                 line.href_set.add(href)
                 line.hrefs.append(href)
-        if self.ctx.heading:
+        if ctx.heading:
             line.heading_chars += visible
 
     def walk(self, root: Tag) -> None:
-        stack: list[tuple[object, bool, tuple]] = [(root, True, ())]
-        while stack:
-            node, entering, undo = stack.pop()
-            if not entering:
-                self._leave(node, undo)
-                continue
-            if isinstance(node, NavigableString):
-                if not isinstance(node, (Comment, Declaration, Doctype, ProcessingInstruction)):
-                    self.add_text(str(node))
-                continue
-            if not isinstance(node, Tag):
-                continue
-            name = (node.name or "").lower()
-            if name in _SKIP_TAGS or _is_hidden(node):
-                if name in ("head", "title") and not self.page_title:
-                    title = node if name == "title" else node.find("title")
-                    if title is not None:
-                        self.page_title = _SPACES.sub(" ", title.get_text()).strip(_EDGE)
-                continue
-            if name == "br":
-                self.flush()
-                continue
-            if name == "img":
-                continue
-            undo = self._enter(node, name)
-            stack.append((node, False, undo))
-            stack.extend((child, True, ()) for child in reversed(node.contents))
+        # A stack of (element, its undo record, the iterator over its parent's children).
+        stack: list[tuple[Tag, tuple | None, Iterator[PageElement]]] = []
+        children: Iterator[PageElement] = iter((root,))
+        while True:
+            for node in children:
+                kind = type(node)
+                if kind is NavigableString or (
+                    kind is not Tag
+                    and isinstance(node, NavigableString)
+                    and not isinstance(node, _NOT_TEXT)
+                ):
+                    if _HAS_MARK(node):
+                        self._add_marked(node)
+                    else:
+                        self.add_text(node)
+                    continue
+                if not isinstance(node, Tag):
+                    continue
+                name = (node.name or "").lower()
+                if name in _SKIP_TAGS or (node.attrs and _is_hidden(node)):
+                    if name in ("head", "title") and not self.page_title:
+                        title = node if name == "title" else _first(node, "title")
+                        if title is not None:
+                            text = _NO_MARKS.sub("", title.get_text())
+                            self.page_title = _SPACES.sub(" ", text).strip(_EDGE)
+                    continue
+                if name == "br":
+                    self.flush()
+                    continue
+                if name == "img":
+                    continue
+                undo = self._enter(node, name, id(node))
+                stack.append((node, undo, children))
+                children = iter(node.contents)
+                break
+            else:
+                if not stack:
+                    return
+                node, undo, children = stack.pop()
+                if undo is not None:
+                    self._leave(undo)
 
-    def _enter(self, node: Tag, name: str) -> tuple:
-        tokens = _class_tokens(node) if node.attrs else _NO_TOKENS
-        is_chrome = _is_chrome_candidate(name, tokens, self.ctx.content)
-        is_block = name in _BLOCK_TAGS or is_chrome
-        heading = (
-            name in _HEADING_TAGS
-            or name in _BOLD_TAGS
-            or (bool(node.attrs) and _is_title_like(node, name, tokens))
-        )
-        href = node.get("href") if name == "a" else None
-        # A message box ("<div id='msg'>"): where a notice page says what happened.
-        is_message = is_block and not is_chrome and bool(tokens) and _names_a_message(tokens)
+    def _enter(self, node: Tag | None, name: str, key: int) -> tuple | None:
+        """What entering ``node`` (None: a marked element without attributes) changed,
+        for ``_leave`` to undo; None for nothing. ``key`` names it as a block."""
+        ctx = self.ctx
+        if node is not None and node.attrs:
+            tokens = _class_tokens(node)
+            is_chrome = _is_chrome_candidate(name, tokens, ctx.content)
+            is_block = name in _BLOCK_TAGS or is_chrome
+            heading = (
+                name in _HEADING_TAGS or name in _BOLD_TAGS or _is_title_like(node, name, tokens)
+            )
+            href = node.get("href") if name == "a" else None
+            # A message box ("<div id='msg'>"): where a notice page says what happened.
+            is_message = is_block and not is_chrome and bool(tokens) and _names_a_message(tokens)
+        else:
+            tokens = _NO_TOKENS
+            is_block, is_chrome, page_level, heading = _PLAIN_ELEMENT.get(name, _INLINE)
+            if page_level and not ctx.content:
+                is_chrome = True
+            href = None
+            is_message = False
+            if not (is_block or heading or name in _COUNTED_TAGS):
+                return None  # an inline element without attributes: nothing to undo
         if is_block:
-            self.flush()
-            parent = self._block_stack[-1] if self._block_stack else None
-            self.block_parent[id(node)] = parent
-            self._block_stack.append(id(node))
-            self.block_spans[id(node)] = (len(self.lines), -1)
+            self._open_block(key)
             if is_chrome and self.explain:
                 self.chrome_labels.append(_element_label(node, name, tokens))
         if heading:
-            self.ctx.heading += 1
+            ctx.heading += 1
         if name == "pre":
-            self.ctx.pre += 1
+            ctx.pre += 1
         if name in _CONTENT_TAGS:
-            self.ctx.content += 1
-        link_start = None
-        if isinstance(href, str):
-            href = href.strip()
-            self.ctx.links.append(href)
-            if _WEB_HREF.match(href):
-                # Where this link's text begins, to read it back on leaving.
-                link_start = (self.current, len(self.current.parts))
-        return (is_block, is_chrome, is_message, heading, isinstance(href, str), link_start)
+            ctx.content += 1
+        link_start = self._enter_link(href) if isinstance(href, str) else None
+        has_href = isinstance(href, str)
+        return (name, key, is_block, is_chrome, is_message, heading, has_href, link_start)
 
-    def _leave(self, node: Tag, undo: tuple) -> None:
-        is_block, is_chrome, is_message, heading, has_href, link_start = undo
-        name = (node.name or "").lower()
-        if link_start is not None and link_start[0] is self.current:
-            self._complete_url(link_start[1])
+    def _leave(self, undo: tuple) -> None:
+        name, key, is_block, is_chrome, is_message, heading, has_href, link_start = undo
+        ctx = self.ctx
         if has_href:
-            self.ctx.links.pop()
+            self._leave_link(link_start)
         if name in _CONTENT_TAGS:
-            self.ctx.content -= 1
+            ctx.content -= 1
         if name == "pre":
-            self.ctx.pre -= 1
+            ctx.pre -= 1
         if heading:
-            self.ctx.heading -= 1
+            ctx.heading -= 1
         if is_block:
-            self.flush()
-            start, _ = self.block_spans[id(node)]
-            self.block_spans[id(node)] = (start, len(self.lines))
-            self._block_stack.pop()
-            if is_chrome:
-                self.chrome_spans.append((start, len(self.lines)))
-            elif is_message:
-                self.message_spans.append((start, len(self.lines)))
+            self._close_block(key, is_chrome, is_message)
 
     def _complete_url(self, start: int) -> None:
         """A link on one line whose text is its URL cut short (or without its scheme), as
@@ -730,6 +920,151 @@ class ParsedPage:
     trace: list[str] = field(default_factory=list)  # with ``explain``: what was read how
 
 
+# What the builder leaves in the text where a plain ``<br>`` was, and where a plain block
+# (one of _MARKED_BLOCKS without attributes) or a link opens and closes: lone surrogates,
+# which no parsed text can hold (lxml hands over valid UTF-8 only).
+_BREAK, _OPEN, _CLOSE = "\udfff", "\udffe", "\udffd"
+# A link whose only attribute is its href: _LINK, the href, _HREF_END; then _UNLINK.
+_LINK, _HREF_END, _UNLINK = "\udffc", "\udffb", "\udffa"
+# Any other element without attributes (but those of _TAGS_KEPT): _ENTER, its name,
+# _NAME_END; then _EXIT.
+_ENTER, _NAME_END, _EXIT = "\udff9", "\udff8", "\udff7"
+_MARKS = re.compile("([\udff7\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb|\udff9[^\udff8]*\udff8)")
+_NO_MARKS = re.compile("[\udff7\udffa\udffd-\udfff]|\udffc[^\udffb]*\udffb|\udff9[^\udff8]*\udff8")
+_HAS_MARK = re.compile("[\udff7-\udfff]").search
+_ASCII_SPACES = " \n\t\x0c\r"  # what BeautifulSoup collapses a blank string of
+
+
+class _Rebuild(Exception):
+    """The parser's events did not nest as the marks assume: the page is built again,
+    every element a Tag."""
+
+
+class _HtmlBuilder(LXMLTreeBuilder):
+    """BeautifulSoup's ``lxml`` builder, doing less per element.
+
+    No namespace bookkeeping: lxml's HTML parser reports none, a name comes as written,
+    so only one written ``{uri}name`` would be split, and it still goes the builder's
+    own way. With ``marks``, a ``<br>`` and the blocks of ``_MARKED_BLOCKS`` without
+    attributes (most elements of an article) become marks in the text rather than Tags;
+    the walk does at a mark what it does at such a Tag. lxml ends a ``<br>`` at once;
+    should anything come inside one, ``_Rebuild`` is raised.
+    """
+
+    def __init__(self, *, marks: bool = True, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.marks = marks
+        self._in_break = False
+        self._open: list[str] = []  # per open element: the mark that closes it, or ""
+        self._parser = None
+
+    def initialize_soup(self, soup: BeautifulSoup) -> None:
+        super().initialize_soup(soup)
+        self._in_break = False
+        self._open = []
+
+    def feed(self, markup: str | bytes) -> None:
+        try:
+            super().feed(markup)
+        except BaseException:
+            self._parser = None  # it may hold half a page (the soup may try bytes next)
+            raise
+
+    def parser_for(self, encoding: str | None) -> object:
+        # lxml inspects the target's methods for every new parser, a tenth of a small
+        # page's cost: one parser serves every page (a closed lxml parser takes a new
+        # document); one that failed is dropped.
+        if encoding is not None:
+            return super().parser_for(encoding)
+        if self._parser is None:
+            self._parser = super().parser_for(None)
+        return self._parser
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: dict | None = None) -> None:
+        if self._in_break:
+            raise _Rebuild
+        if self.marks and not attrib:
+            if tag == "br":
+                self._in_break = True
+                self.soup.handle_data(_BREAK)
+                return
+            if tag in _MARKED_BLOCKS:
+                self._open.append(_CLOSE)
+                self.soup.handle_data(_OPEN)
+                return
+            if tag.lower() not in _TAGS_KEPT:
+                self._open.append(_EXIT)
+                self.soup.handle_data(_ENTER + tag + _NAME_END)
+                return
+        elif self.marks and tag == "a" and len(attrib) == 1 and "href" in attrib:
+            self._open.append(_UNLINK)
+            self.soup.handle_data(_LINK + attrib["href"] + _HREF_END)
+            return
+        self._open.append("")
+        if tag[:1] == "{" or any(key[:1] == "{" for key in attrib):
+            super().start(tag, attrib, nsmap or {})
+            return
+        # The same call as the builder's: its attribute dict is copied by the Tag anyway.
+        self.soup.handle_starttag(
+            tag, None, None, attrib, namespaces=self.active_namespace_prefixes[-1]
+        )
+
+    def end(self, tag: str) -> None:
+        if self._in_break:
+            if tag != "br":
+                raise _Rebuild
+            self._in_break = False
+            return
+        mark = self._open.pop() if self._open else ""
+        if mark:
+            self.soup.handle_data(mark)
+            return
+        if tag[:1] == "{":
+            super().end(tag)
+            return
+        self.soup.handle_endtag(tag)  # it ends the text before it, as the builder's does
+
+    def data(self, data: str) -> None:
+        if self._in_break:
+            raise _Rebuild
+        self.soup.handle_data(data)
+
+
+_BUILDER_OPTIONS = {"multi_valued_attributes": None}  # class attributes left unsplit
+# One builder per thread, built once: a builder (and its lxml parser) fills one soup at
+# a time.
+_BUILDERS = threading.local()
+
+
+def _soup(html: str, marks: bool = True) -> BeautifulSoup:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
+        # A page whose whole text looks like a URL or a file name is still a page.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        if not marks:
+            return BeautifulSoup(html, builder=_HtmlBuilder(marks=False, **_BUILDER_OPTIONS))
+        builder = getattr(_BUILDERS, "builder", None)
+        if builder is None:
+            builder = _BUILDERS.builder = _HtmlBuilder(**_BUILDER_OPTIONS)
+        try:
+            return BeautifulSoup(html, builder=builder)
+        except BaseException:
+            _BUILDERS.builder = None  # its parser may hold half a page
+            raise
+
+
+def _first(node: Tag, name: str) -> Tag | None:
+    """``node.find(name)`` without building a strainer: the element is nearly always a
+    child of ``node`` after leaves (``<title>`` after ``<meta>``s in ``<head>``)."""
+    for child in node.contents:
+        if isinstance(child, Tag):
+            if child.name == name:
+                return child
+            if any(isinstance(grandchild, Tag) for grandchild in child.contents):
+                return node.find(name)  # it may be in there, before this child's siblings
+    return None
+
+
 def parse_articles(html: str, page_url: str | None = None) -> list[Article]:
     """Every article on an archive page, in page order, each id once.
 
@@ -743,14 +1078,13 @@ def read_articles(html: str, page_url: str | None = None, *, explain: bool = Fal
     """``parse_articles``, and whether the page is a notice that the post is gone; with
     ``explain``, lines for people saying what was dropped as chrome and why, and which
     lines were taken as each article's title and source URL."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages are HTML here
-        # A page whose whole text looks like a URL or a file name is still a page.
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
+    try:
+        soup = _soup(html)
+    except _Rebuild:
+        soup = _soup(html, marks=False)
     flattener = _Flattener(explain)
     try:
-        flattener.walk(soup.find("html") or soup)
+        flattener.walk(_first(soup, "html") or soup)
         flattener.flush()
     finally:
         # The tree is all reference cycles (the soup among them): left to the garbage

@@ -430,3 +430,30 @@ def test_a_parse_that_fails_halfway_leaves_the_next_page_whole(monkeypatch):
     with pytest.raises(UnicodeError):
         parse_articles(page[: len(page) // 2] + "\udfff")  # no text decoded from bytes has one
     assert_articles(parse_articles(page), [SEED_A])
+
+
+def test_pages_are_built_with_tags_where_the_marks_misread(monkeypatch):
+    """Another BeautifulSoup or lxml that drives the builder otherwise: the canary
+    reads differently with marks, and every page is read from Tags instead."""
+    from zkiz_corpus import parsing
+
+    real = parsing._flattened
+    calls = []
+
+    def misread(html, explain, marks):
+        calls.append(marks)
+        flattener = real(html, explain, marks)
+        if marks:
+            flattener.lines = flattener.lines[:-1]  # as a builder change could lose a line
+        return flattener
+
+    monkeypatch.setattr(parsing, "_flattened", misread)
+    parsing._marks_work.cache_clear()
+    try:
+        page = markup_div_br([SEED_A])
+        assert parse_articles(page, "https://articles.zkiz.com/?id=262804")[0].text == (
+            "\n".join(SEED_A.paragraphs)
+        )
+        assert calls[-1] is False
+    finally:
+        parsing._marks_work.cache_clear()

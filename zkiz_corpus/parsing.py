@@ -1078,8 +1078,12 @@ def read_articles(html: str, page_url: str | None = None, *, explain: bool = Fal
     """``parse_articles``, and whether the page is a notice that the post is gone; with
     ``explain``, lines for people saying what was dropped as chrome and why, and which
     lines were taken as each article's title and source URL."""
+    return _read(_flattened(html, explain, _marks_work()), page_url)
+
+
+def _flattened(html: str, explain: bool, marks: bool) -> _Flattener:
     try:
-        soup = _soup(html)
+        soup = _soup(html, marks)
     except _Rebuild:
         soup = _soup(html, marks=False)
     flattener = _Flattener(explain)
@@ -1093,7 +1097,34 @@ def read_articles(html: str, page_url: str | None = None, *, explain: bool = Fal
         for node in list(soup.contents):
             node.decompose()
         soup.reset()
-    return _read(flattener, page_url)
+    return flattener
+
+
+# A page with every kind of mark: the builder's marks must read as its Tags do.
+_CANARY = (
+    "<html><head><title>題</title></head><body><div class='nav'><a href='/'>首頁</a></div>"
+    "<div><h2>標題 <b>粗</b></h2><p>第一段<br>第二行<br/><span>內文</span></p>"
+    "<div><a href='http://www.yicai.com/news/1.html'>http://www.yicai.com/news/1.html</a>"
+    "</div><ul><li>一</li><li>二<i>斜</i></li></ul><pre>  保留  </pre>"
+    "<div>PermaLink: <a href='https://articles.zkiz.com/?id=7'>"
+    "https://articles.zkiz.com/?id=7</a></div></div></body></html>"
+)
+
+
+@lru_cache(maxsize=1)
+def _marks_work() -> bool:
+    """Whether the installed BeautifulSoup and lxml read the canary alike with marks and
+    with Tags (the marks lean on how the builder is driven): else every page is built
+    with Tags, as it was, slower but right."""
+
+    def read(marks: bool) -> tuple:
+        found = _read(_flattened(_CANARY, True, marks), "https://articles.zkiz.com/?id=7")
+        return found.articles, found.notice, found.trace
+
+    try:
+        return read(True) == read(False)
+    except Exception:
+        return False
 
 
 def _read(flattener: _Flattener, page_url: str | None) -> ParsedPage:

@@ -154,3 +154,45 @@ def test_fastwarc_and_warcio_read_every_page_alike(archive, runner, tmp_path):
         got, want = fast.get(article_id), slow.get(article_id)
         assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields]
     assert fast.get(262816).body == page
+
+
+def _member(n: int, http: bytes) -> bytes:
+    return (
+        b"WARC/1.0\r\nWARC-Type: response\r\n"
+        b"WARC-Target-URI: https://articles.zkiz.com/?id=%d\r\n"
+        % n
+        + b"WARC-Date: 2020-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:%d>\r\n" % n
+        + b"Content-Type: application/http; msgtype=response\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(http)
+        + http
+        + b"\r\n\r\n"
+    )
+
+
+def test_a_head_of_bare_line_feeds_reads_alike_gzipped_or_not(tmp_path):
+    """Another tool's WARC whose HTTP head ends its lines with LF alone: read whole
+    from a plain file (warcio) and a gzipped one (FastWARC, which warcio backs up)."""
+    import gzip
+    import subprocess
+    import sys
+
+    members = []
+    for n in (1, 2, 3):
+        html = markup_table_font([HKSCS], charset="utf-8").replace("262808", str(n))
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        if n == 2:
+            head = head.replace(b"\r\n", b"\n")
+        members.append(_member(n, head + html.encode()))
+    plain, gzipped = tmp_path / "x.warc", tmp_path / "x.warc.gz"
+    plain.write_bytes(b"".join(members))
+    gzipped.write_bytes(b"".join(gzip.compress(m) for m in members))
+    found = {}
+    for path in (plain, gzipped):
+        done = subprocess.run(
+            [sys.executable, "-m", "zkiz_corpus", "fetch", "--source", str(path), "-o", "-"],
+            capture_output=True,
+        )
+        assert done.returncode == 0, done.stderr
+        found[path.name] = [r["id"] for r in jsonl(done.stdout)]
+    assert found["x.warc"] == [1, 2, 3]
+    assert found["x.warc.gz"] == found["x.warc"]

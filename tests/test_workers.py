@@ -120,12 +120,12 @@ def test_a_rebuild_from_a_warc_with_workers_gives_the_same_records(served, alone
         assert _lines(rebuilt / workers) == alone
 
 
-def test_in_process_runs_start_workers_after_the_first_pages(served, alone, tmp_path):
-    """A library caller with threads of its own gets spawned workers, once the run has
-    gone on long enough to be worth them: records as one process makes them."""
+def test_a_library_caller_with_threads_of_its_own_gets_no_workers(served, alone, tmp_path):
+    """Forking beside another thread could copy a lock it holds: the pages are read in
+    the caller's process instead, and the records are the same."""
     from zkiz_corpus import FetchOptions, fetch
 
-    archive, _ = served
+    archive, _ = served  # its server runs in a thread of this process
     options = FetchOptions(
         from_id=FIRST,
         to_id=FIRST + COUNT - 1,
@@ -135,7 +135,9 @@ def test_in_process_runs_start_workers_after_the_first_pages(served, alone, tmp_
         workers=2,
         corpus=tmp_path / "corpus",
     )
+    before = set(_children(os.getpid()))
     result = fetch(options)
+    assert set(_children(os.getpid())) == before
     assert result.stats.articles == len(alone)
     assert _lines(tmp_path / "corpus") == alone
 
@@ -352,3 +354,168 @@ def test_after_kill_9_every_record_has_its_exchange_in_the_warc(slow, tmp_path):
         if kind == "response" and "=" in uri
     }
     assert recorded and recorded <= responses
+
+
+# ---- found by an outside attack -----------------------------------------------------
+
+
+def _pages_folder(path: Path, count: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for n in range(1, count + 1):
+        spec = ArticleSpec(n, f"第{n}號", SEED_A.paragraphs[:3])
+        (path / f"{n}.html").write_text(markup_div_br([spec]), encoding="utf-8")
+    return path
+
+
+_MAIN_PID = os.getpid()
+
+
+def _converted_dying_in_a_worker(converter, batch):
+    from zkiz_corpus import exporting
+
+    if os.getpid() != _MAIN_PID and any(n == 2000 for n, _, _ in batch):
+        os._exit(1)  # as the OOM killer or a kill -9 would
+    return exporting._real_converted(converter, batch)
+
+
+def test_export_convert_goes_on_when_a_worker_dies(tmp_path, monkeypatch):
+    from zkiz_corpus import exporting, working
+
+    corpus = tmp_path / "corpus"
+    _stored_corpus(corpus, 6000)
+    oracle = tmp_path / "oracle.jsonl"
+    exporting.export(corpus, oracle, convert="s2hk", workers=0)
+    monkeypatch.setattr(exporting, "_real_converted", exporting._converted, raising=False)
+    monkeypatch.setattr(exporting, "_converted", _converted_dying_in_a_worker)
+    monkeypatch.setattr(working.threading, "active_count", lambda: 1)  # forked, as the CLI
+    out = tmp_path / "out.jsonl"
+    exporting.export(corpus, out, convert="s2hk", workers=2)
+    assert out.read_bytes() == oracle.read_bytes()
+
+
+_STDIN_RUN = """
+import sys, threading
+from zkiz_corpus import FetchOptions, fetch
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+result = fetch(FetchOptions(source=sys.argv[1], corpus=sys.argv[2], workers=2))
+print(result.outcome.value, result.stats.articles, result.stats.failed)
+"""
+
+
+def test_a_script_from_stdin_with_threads_of_its_own_reads_every_page(tmp_path):
+    """``python - < job.py`` (a heredoc in a cron script), with a thread: no worker
+    could import its ``__main__``; none is started, and every page is read."""
+    pages = _pages_folder(tmp_path / "pages", 400)
+    done = subprocess.run(
+        [sys.executable, "-", str(pages), str(tmp_path / "corpus")],
+        input=_STDIN_RUN.encode(),
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.stdout.split() == [b"complete", b"400", b"0"], done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_workers_killed_with_their_run_as_they_start_end_too(tmp_path):
+    pages = _pages_folder(tmp_path / "pages", 400)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zkiz_corpus",
+            "fetch",
+            "--source",
+            str(pages),
+            "--corpus",
+            str(tmp_path / "corpus"),
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: len(_children(process.pid)) >= 1, 30)
+        workers = _children(process.pid)
+        process.kill()
+        process.wait()
+    finally:
+        process.kill()
+    _wait_for(lambda: _gone(workers), 10)
+
+
+def test_ctrl_c_after_a_worker_died_is_one_line(slow, tmp_path):
+    process = _slow_crawl(slow, tmp_path / "corpus", "--workers", "1", "--concurrency", "4")
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == 1)
+        start = len(slow.requests)
+        _wait_for(lambda: len(slow.requests) > start + 20)
+        os.kill(_children(process.pid)[0], signal.SIGKILL)
+        _wait_for(lambda: len(slow.requests) > start + 40)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr, stderr
+
+
+def test_a_warc_that_cannot_be_written_keeps_every_written_records_exchange(tmp_path):
+    """With a WARC limited to 1 MB, the run ends in one line (exit 1), and every record
+    it wrote has its exchange in the WARC, with workers as without."""
+    import resource
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    pages, _ = numbered_pages(700_000, 3000)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+    with Archive(pages) as archive:
+        for attempt, workers in enumerate(("0", "1", "1")):
+            warc = tmp_path / f"w{attempt}.warc.gz"
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "zkiz_corpus",
+                    "fetch",
+                    "--base-url",
+                    archive.base_url,
+                    "--from-id",
+                    "700000",
+                    "--to-id",
+                    "702999",
+                    "--delay",
+                    "0",
+                    "--concurrency",
+                    "4",
+                    "--workers",
+                    workers,
+                    "-o",
+                    "-",
+                    "--warc",
+                    str(warc),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                preexec_fn=limit,
+                timeout=300,
+            )
+            assert done.returncode == 1, done.stderr
+            assert done.stderr.strip().splitlines()[-1].endswith(b"file too large")
+            written = [json.loads(line)["id"] for line in done.stdout.splitlines()]
+            kept = set()
+            with warc.open("rb") as stream:
+                try:
+                    for record in ArchiveIterator(stream):
+                        uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                        page = record.rec_type == "response" and "=" in uri
+                        if page and record.content_stream().read():
+                            kept.add(int(uri.rsplit("=", 1)[1]))
+                except Exception:  # the member the limit cut
+                    pass
+            assert written and set(written) <= kept, (workers, set(written) - kept)

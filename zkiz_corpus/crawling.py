@@ -21,7 +21,7 @@ from zkiz_corpus.health import Health, HealthMonitor, PageKind
 from zkiz_corpus.outcomes import Cause, Outcome
 from zkiz_corpus.records import Extracted, PageYield, utc_now
 from zkiz_corpus.sources import MAX_ID, ByteBudget, Page
-from zkiz_corpus.working import BATCH, WORKERS_AFTER, Slot, WorkerDied, WorkerPool
+from zkiz_corpus.working import BATCH, Slot, WorkerDied, WorkerPool
 
 if TYPE_CHECKING:
     from zkiz_corpus.pages import PageReader
@@ -89,11 +89,15 @@ _MISS_KINDS = {
 }
 
 
+# Ids a bounded run must walk to be worth forking page workers for.
+WORKERS_FROM_IDS = 100
+
+
 def _short(plan: Plan) -> bool:
     """Too few ids to be worth starting page workers for."""
     if plan.last is None:
         return False
-    return plan.last - plan.first + 1 + len(plan.retry_first) < WORKERS_AFTER
+    return plan.last - plan.first + 1 + len(plan.retry_first) < WORKERS_FROM_IDS
 
 
 # A page bigger than this is extracted in the main process, as with no workers: sent to
@@ -266,7 +270,6 @@ class Crawler:
         self.workers = workers  # processes that extract pages (0: this one does)
         self._pool: WorkerPool | None = None
         self.warc = warc  # where a live crawl keeps its exchanges
-        self._extracted_here = 0  # pages extracted in this process
         self._next_shown = 0.0  # how often a page lately showed the next id's article
         self.on_progress = on_progress
         self.monitor = monitor or HealthMonitor()
@@ -304,8 +307,7 @@ class Crawler:
         # A file source is read ahead for its workers; a site fetched one page at a time
         # is not (that would fetch ids whose article an earlier page shows).
         file_source = callable(getattr(self.source, "ids", None))
-        self._use_workers = self.workers > 0 and (concurrency > 1 or file_source)
-        if self._use_workers and not _short(plan):
+        if self.workers > 0 and (concurrency > 1 or file_source) and not _short(plan):
             self._start_pool()  # now: forked before the fetching threads start
         # Workers forked now encode each page's exchanges with the page.
         holds = self.warc is not None and self._pool is not None
@@ -438,7 +440,7 @@ class Crawler:
         fetched again as the next id), except a file read ahead for page workers."""
         if executor is not None:
             return 2 * concurrency
-        if self._pool is not None and self._pool.ready and not self._showing_next:
+        if self._pool is not None and not self._showing_next:
             return 2 * self._pool.count * BATCH
         return 1
 
@@ -449,7 +451,9 @@ class Crawler:
         return self._next_shown > 0.5
 
     def _start_pool(self) -> None:
-        self._set_pool(WorkerPool(self.workers, partial(_make_reader, self.convert)))
+        """Fork page workers, where no other thread runs: at the start of a run, or
+        again after one died in a rebuild; else none (the pages are extracted here)."""
+        self._set_pool(WorkerPool.start(self.workers, partial(_make_reader, self.convert)))
 
     def _set_pool(self, pool: WorkerPool | None) -> None:
         if self._pool is not None:
@@ -477,7 +481,6 @@ class Crawler:
                 fetched.page = Page.failed(page.url, Cause.TOO_COMPLEX, refusal)
             elif (
                 pool is not None
-                and pool.ready
                 and len(page.body) <= HANDED_OUT_BYTES
                 and not self._showing_next
                 and article_id not in self._written_this_run  # else it needs no parsing
@@ -512,20 +515,20 @@ class Crawler:
     def _extracted(self, fetched: _Fetched) -> PageYield | None:
         """What the page yields, from its worker or extracted here; None if workers died
         on it twice (a page that kills its parser must not kill the run)."""
-        page = fetched.page
         if fetched.job is not None:
             yielded = self._from_worker(fetched)
-            if yielded is None:
-                self._keep_exchanges(fetched)
-            elif yielded.warc and self.warc is not None:
+            if yielded is not None and yielded.warc and self.warc is not None:
                 self.warc.append(yielded.warc)  # kept before the page's records, as ever
+                fetched.exchanges = None
+            self._keep_exchanges(fetched)  # those no worker encoded
             return yielded
-        self._extracted_here += 1
         if self._pool is not None and self._pool.broken:
-            log.warning("warning: a page worker died: starting new ones")
-            self._start_pool()
-        elif self._use_workers and self._pool is None and self._extracted_here >= WORKERS_AFTER:
-            self._start_pool()
+            self._worker_died("a page worker died")
+        return self._here(fetched)
+
+    def _here(self, fetched: _Fetched) -> PageYield:
+        """The page extracted in this process."""
+        page = fetched.page
         if self._reader is None:
             self._reader = _make_reader(self.convert)
         yielded = self._reader.extract(page.body, page.content_type, page.url, fetched.fetched_at)
@@ -539,11 +542,11 @@ class Crawler:
         try:
             return fetched.pool.result_of(fetched.job)
         except WorkerDied as exc:
-            log.warning("warning: a page worker died (%s): starting new ones", exc)
             if fetched.pool is self._pool:
-                self._start_pool()
-        assert self._pool is not None
+                self._worker_died(f"a page worker died ({exc})")
         pool = self._pool
+        if pool is None:  # none could be forked again: this process reads it
+            return self._here(fetched)
         try:
             return pool.result_of(self._submit(pool, fetched))
         except WorkerDied:  # a second death, on a fresh pool: this page kills them
@@ -551,6 +554,12 @@ class Crawler:
             if pool is self._pool:
                 self._start_pool()
             return None
+
+    def _worker_died(self, what: str) -> None:
+        """New workers where they can be forked, else none for the rest of the run."""
+        self._start_pool()
+        then = "new ones started" if self._pool is not None else "pages read here from now"
+        log.warning("warning: %s: %s", what, then)
 
     def _health_page(self, article_id: int, kind: PageKind, plan: Plan) -> None:
         self.monitor.page(

@@ -107,20 +107,23 @@ def _exported(
     if convert is not None and count > 0:
         first = list(islice(batches, WORKERS_FROM // BATCH))
         if len(first) == WORKERS_FROM // BATCH:
-            pool = WorkerPool(count, partial(_converter_of, convert))
+            pool = WorkerPool.start(count, partial(_converter_of, convert))
         batches = _chain(first, batches)
     try:
-        if pool is None:
-            for batch in batches:
-                yield _kept(reader, batch, job(batch))
-            return
-        in_flight: deque[tuple[list[_Stored], Future[list[bytes | None]]]] = deque()
+        in_flight: deque[tuple[list[_Stored], Future[list[bytes | None]] | None]] = deque()
         for batch in batches:
-            in_flight.append((batch, pool.submit(_converted, batch)))
-            if len(in_flight) > 2 * count:
-                yield _result(reader, pool, job, *in_flight.popleft())
+            future = None
+            if pool is not None:
+                try:
+                    future = pool.submit(_converted, batch)
+                except WorkerDied:  # an export is only reading: the rest is done here
+                    pool.close()
+                    pool = None
+            in_flight.append((batch, future))
+            if len(in_flight) > 2 * count or pool is None:
+                yield _result(reader, job, *in_flight.popleft())
         while in_flight:
-            yield _result(reader, pool, job, *in_flight.popleft())
+            yield _result(reader, job, *in_flight.popleft())
     finally:
         if pool is not None:
             pool.close()
@@ -133,14 +136,14 @@ def _chain(first: list[list[_Stored]], rest: Iterator[list[_Stored]]) -> Iterato
 
 def _result(
     reader: CorpusReader,
-    pool: WorkerPool,
     job: Callable[[list[_Stored]], list[bytes | None]],
     batch: list[_Stored],
-    future: Future[list[bytes | None]],
+    future: Future[list[bytes | None]] | None,
 ) -> list[bytes]:
+    """A batch's lines: its worker's, or done here (none was handed it, or it died)."""
     try:
-        lines = WorkerPool.result(future)
-    except WorkerDied:  # an export is only reading: the batch is done here instead
+        lines = job(batch) if future is None else WorkerPool.result(future)
+    except WorkerDied:
         lines = job(batch)
     return _kept(reader, batch, lines)
 

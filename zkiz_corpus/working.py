@@ -1,7 +1,16 @@
 """Worker processes for the CPU-bound part of a run (decoding, parsing, converting,
 encoding), so that a crawl, a rebuild or an export uses every core: threads would share
 one, under the GIL. Results are taken in the order work was handed out, so what is
-recorded, and when, is what one process would do."""
+recorded, and when, is what one process would do.
+
+Workers are forked, and only from a process that runs no other thread (a fork copies a
+lock another thread holds, held for ever): a crawl forks them before its fetching
+threads start. Where that cannot be (macOS and Windows, or a library caller with
+threads of its own) there are none, and the main process does the work, as with
+``--workers 0``. Spawning fresh interpreters instead was tried and dropped: each must
+import the caller's ``__main__`` again (a script read from stdin cannot be; one without
+a main guard runs again), and one killed while it imports can outlive its run.
+"""
 
 from __future__ import annotations
 
@@ -17,22 +26,19 @@ from typing import Any
 
 __all__ = [
     "MAX_WORKERS",
-    "WORKERS_AFTER",
     "Slot",
     "WorkerDied",
     "WorkerPool",
+    "can_fork",
     "default_workers",
     "usable_cores",
 ]
 
-# Jobs done in the main process before workers are started, where they cannot be forked
-# at once (another thread runs) and must import everything afresh: a short run, or
-# a nightly one of a dozen new posts, never pays their start-up.
-WORKERS_AFTER = 100
 MAX_WORKERS = 64
 BATCH = 8  # jobs handed to a worker at once by ``submit_batched``
 BATCH_BYTES = 512 * 1024  # or fewer, once their sizes come to this
 PARENT_CHECK_SECONDS = 0.5
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 _state: Any = None  # a worker's own: what its ``setup`` built
 
@@ -58,13 +64,26 @@ def default_workers(*, beside_busy_main: bool = False) -> int:
     return cores - 1 if beside_busy_main else cores
 
 
-def _start(setup: Callable[[], Any]) -> None:
+def can_fork() -> bool:
+    """Workers can be forked here, now: Linux (macOS's system libraries are not
+    fork-safe, Windows has no fork), and no other thread in this process."""
+    return (
+        hasattr(os, "fork")
+        and os.uname().sysname == "Linux"
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
+
+
+def _start(setup: Callable[[], Any], parent: int) -> None:
     # Ctrl-C reaches the whole process group: it is the main process's to handle (it
     # stops the run and commits), not a traceback from each worker. A SIGTERM (the pool
     # ends its workers so) ends a worker at once, not through the run's own handler.
+    # Both were blocked across the fork (``WorkerPool``): no window for either.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     global _state
     _state = setup()
 
@@ -117,43 +136,35 @@ def _ready() -> None:
 
 
 class WorkerPool:
-    """``count`` worker processes, each holding what ``setup()`` returns; ``submit(job,
-    *args)`` runs ``job(state, *args)`` in one of them.
-
-    Forked at once when this process runs no other thread (cheap, and ``ready`` at once:
-    work waits for them while they set up); else spawned in the background, and
-    ``ready`` only once they answer, so that the caller does the work itself meanwhile
-    (``WORKERS_AFTER``).
-    """
+    """``count`` forked worker processes, each holding what ``setup()`` returns;
+    ``submit(job, *args)`` runs ``job(state, *args)`` in one of them. Made by ``start``."""
 
     def __init__(self, count: int, setup: Callable[[], Any]) -> None:
         self.count = count
-        forkable = (
-            "fork" in multiprocessing.get_all_start_methods()
-            and threading.active_count() == 1
-            and os.name == "posix"
-            and os.uname().sysname == "Linux"  # macOS's system libraries are not fork-safe
-        )
-        context = multiprocessing.get_context("fork" if forkable else "spawn")
         self._executor = ProcessPoolExecutor(
-            count, mp_context=context, initializer=_start, initargs=(setup,)
+            count,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start,
+            initargs=(setup, os.getpid()),
         )
-        # Starting them now: forked before the caller's threads start, or spawned while
-        # the caller goes on alone.
-        self._warming = [self._executor.submit(_ready) for _ in range(count)]
-        if forkable:
-            self._warming = []  # forked workers take pages while they set up
-        self.forked = forkable
+        # Forked now, by the first job (the pool forks them all then), with the stop
+        # signals blocked: a Ctrl-C in between waits for the main process, which handles
+        # it, and never reaches a worker before it can ignore it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self._executor.submit(_ready)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.broken = False  # a worker was found dead when work was handed out
         self._batch_lock = threading.Lock()
         self._open: _Batch | None = None  # the batch being filled
 
-    @property
-    def ready(self) -> bool:
-        """Every worker has started (until then the caller does the work itself)."""
-        if self._warming and all(future.done() for future in self._warming):
-            self._warming = []
-        return not self._warming
+    @classmethod
+    def start(cls, count: int, setup: Callable[[], Any]) -> WorkerPool | None:
+        """A pool, or None where workers cannot be forked (``can_fork``)."""
+        if count < 1 or not can_fork():
+            return None
+        return cls(count, setup)
 
     def submit(self, job: Callable[..., Any], *args: Any) -> Future[Any]:
         """``WorkerDied`` if a worker of this pool has died already."""

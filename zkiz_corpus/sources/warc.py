@@ -135,12 +135,14 @@ class WarcSource:
                 status = headers.status_code
                 if status != 200:
                     return None  # misses are few: warcio reads them, reason and all
-                return read_page(
+                page = read_page(
                     url,
                     record.reader,
                     content_type=headers.get("Content-Type"),
                     fetched_at=_capture_time(record.headers.get("WARC-Date")),
                 )
+                # No body: FastWARC may have missed where a head of bare LFs ends.
+                return page if page.body or page.outcome is not None else None
         except Exception:
             return None
 

@@ -164,7 +164,10 @@ class WorkerPool:
         """A pool, or None where workers cannot be forked (``can_fork``)."""
         if count < 1 or not can_fork():
             return None
-        return cls(count, setup)
+        try:
+            return cls(count, setup)
+        except OSError:  # no process to be had (a limit on processes, no memory)
+            return None
 
     def submit(self, job: Callable[..., Any], *args: Any) -> Future[Any]:
         """``WorkerDied`` if a worker of this pool has died already."""

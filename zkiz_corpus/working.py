@@ -14,6 +14,7 @@ a main guard runs again), and one killed while it imports can outlive its run.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -38,6 +39,7 @@ MAX_WORKERS = 64
 BATCH = 8  # jobs handed to a worker at once by ``submit_batched``
 BATCH_BYTES = 512 * 1024  # or fewer, once their sizes come to this
 PARENT_CHECK_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 _state: Any = None  # a worker's own: what its ``setup`` built
@@ -83,9 +85,23 @@ def _start(setup: Callable[[], Any], parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    _die_with_parent()
+    if os.getppid() != parent:  # it died before this worker could ask to die with it
+        os._exit(0)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     global _state
     _state = setup()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the thread that forked it ends: the main
+    thread (workers are forked only where it is the only one), so with the process.
+    A killed run's workers then end at once, and close the pipes a caller may wait on."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # ``_end_with`` notices, a little later
 
 
 def _end_with(parent: int) -> None:

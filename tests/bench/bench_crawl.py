@@ -31,7 +31,9 @@ noisy minute spreads over every command; each row is the median of the rounds):
 Figures: pages/s = ids walked / wall time of the whole process, start-up included; peak
 RSS of the whole process tree (the process and every descendant: worker processes
 count), the larger of the tree's RSS summed every 20 ms and the sum of each process's
-own VmHWM at its exit (``tests/bench/treerss.py``). Record counts are checked (zkiz,
+own VmHWM at its exit (``tests/bench/treerss.py``), and beside it the tree's peak PSS
+(each page shared by forked processes counted once: what the tree really holds). Record
+counts are checked (zkiz,
 ``--warc``, the rebuilds and both spiders all write one record per id with an
 article); a mismatch is reported at once and the command exits 1.
 

@@ -347,10 +347,11 @@ def fetch(
         convert = _conversion(options.convert, corpus)
         held = list(file_source.ids()) if file_source is not None else None
         plan = plan_run(options, corpus, held)
-        recorder: list[Any] = []  # the WARC recorder, if one is kept
+        warc = None
         if file_source is not None:
             source: Any = file_source
         else:
+            warc = _warc_keeper(options.warc, stack, closing)
             source = HttpSource(
                 options.base_url,
                 delay=options.delay,
@@ -358,7 +359,7 @@ def fetch(
                 timeout=options.timeout,
                 user_agent=options.user_agent,
                 obey_robots=not options.ignore_robots,
-                on_exchange=_warc_keeper(options.warc, stack, closing, recorder),
+                on_exchange=None if warc is None else warc.write_exchange,
             )
             stack.callback(source.close)
         if sink is not None:
@@ -379,7 +380,7 @@ def fetch(
             on_progress,
             guard,
             exit_status,
-            recorder[0] if recorder else None,
+            warc,
         )
     if closing and result.write_error is None:
         result.outcome, result.write_error = RunOutcome.WRITE_FAILED, closing[0]
@@ -572,10 +573,10 @@ def _stream_writer(
 
 
 def _warc_keeper(
-    path: Path | str | None, stack: ExitStack, closing: list[WriteError], made: list[Any]
-) -> Any:
-    """The WARC of ``--warc``: its ``write_exchange`` for the source (added to ``made``
-    for the crawler, whose page workers encode exchanges too)."""
+    path: Path | str | None, stack: ExitStack, closing: list[WriteError]
+) -> _WarcKeeper | None:
+    """The WARC of ``--warc``: exchanges written by the source, or encoded by page
+    workers and appended by the crawler."""
     if path is None:
         return None
     from zkiz_corpus.sources import WarcRecorder
@@ -585,9 +586,7 @@ def _warc_keeper(
     except OSError as exc:
         raise OptionsError(f"cannot write {path}: {exc.strerror}", "--warc") from None
     stack.callback(_close, recorder.close, path, closing)
-    keeper = _WarcKeeper(recorder, path)
-    made.append(keeper)
-    return keeper.write_exchange
+    return _WarcKeeper(recorder, path)
 
 
 class _WarcKeeper:

@@ -27,7 +27,7 @@ from tests.support import (
 )
 
 FIRST = 700_000
-COUNT = 240  # over WORKERS_AFTER: a run this long starts its workers
+COUNT = 240  # over WORKERS_FROM_IDS: a run this long starts its workers
 
 
 def _pages() -> tuple[dict, list[int]]:

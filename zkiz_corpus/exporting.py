@@ -12,7 +12,7 @@ from itertools import islice
 from pathlib import Path
 
 from zkiz_corpus import records
-from zkiz_corpus.converting import make_converter, normalise_config
+from zkiz_corpus.converting import make_converter
 from zkiz_corpus.outputs import STDOUT, JsonlSink
 from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.running import OptionsError, refuse_corpus_file
@@ -101,7 +101,7 @@ def _exported(
     batches = iter(lambda: list(islice(stored, BATCH)), [])
     job: Callable[[list[_Stored]], list[bytes | None]] = _as_stored
     if convert is not None:
-        job = partial(_converted, (normalise_config(convert), make_converter(convert)))
+        job = partial(_converted, _converter_of(convert))
     count = default_workers() if workers is None else workers
     pool = None
     if convert is not None and count > 0:
@@ -164,24 +164,18 @@ def _as_stored(batch: list[_Stored]) -> list[bytes | None]:
     return [line if intact_record(line, n, sha) is not None else None for n, sha, line in batch]
 
 
-def _converter_of(convert: str) -> tuple[str, Callable[[str], str]]:
-    return normalise_config(convert), make_converter(convert)
+def _converter_of(convert: str) -> str:
+    """A worker's state: the configuration, its converter loaded once."""
+    make_converter(convert)  # cached: ``records.reconvert`` finds it loaded
+    return convert
 
 
-def _converted(
-    converter: tuple[str, Callable[[str], str]], batch: list[_Stored]
-) -> list[bytes | None]:
+def _converted(convert: str, batch: list[_Stored]) -> list[bytes | None]:
     """Each intact record converted afresh from its originals, as a line (None for a
     damaged one)."""
-    name, convert = converter
     lines: list[bytes | None] = []
     for article_id, sha, line in batch:
         record = intact_record(line, article_id, sha)
-        if record is None:
-            lines.append(None)
-            continue
-        record["title"] = convert(record["title_original"])
-        record["text"] = convert(record["text_original"])
-        record["convert"] = name
-        lines.append(records.dumps(record).encode("utf-8"))
+        converted = None if record is None else records.reconvert(record, convert)
+        lines.append(None if converted is None else records.dumps(converted).encode("utf-8"))
     return lines

@@ -8,9 +8,8 @@ from typing import Any
 
 from zkiz_corpus.converting import make_converter, normalise_config
 from zkiz_corpus.decoding import decode_page
-from zkiz_corpus.health import is_poor
 from zkiz_corpus.parsing import Article, ParsedPage, read_articles
-from zkiz_corpus.records import Extracted, PageYield, dumps, make_record
+from zkiz_corpus.records import Extracted, PageYield, make_record
 from zkiz_corpus.sources import Page
 
 
@@ -40,20 +39,5 @@ class PageReader:
     ) -> PageYield:
         """Everything a page yields, records encoded: the whole per-page job."""
         parsed = read_articles(decode_page(body, content_type), url)
-        done = []
-        for article in parsed.articles:
-            record = self.record(article, fetched_at)
-            done.append(
-                Extracted(
-                    article.id,
-                    article.title,
-                    len(article.text),
-                    article.source_url,
-                    is_poor(article),
-                    dumps(record).encode("utf-8"),
-                    fetched_at,
-                    record["sha256"],
-                    self.convert,
-                )
-            )
+        done = [Extracted.from_record(self.record(a, fetched_at)) for a in parsed.articles]
         return PageYield(done, parsed.notice)

@@ -144,7 +144,7 @@ class Extracted:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Extracted:
-        """A record made elsewhere (``make_record``), to be stored as is."""
+        """The record ``make_record`` made, encoded, and what is known of its article."""
         text = record["text_original"]
         return cls(
             record["id"],

@@ -4,14 +4,9 @@ process (no network, no corpus, no worker processes).
     python -m scripts.bench_parse                      # every set, 400 pages, 5 repetitions
     python -m scripts.bench_parse --sets seed,long --pages 200 --repeat 3
 
-Page sets (every page a UTF-8 archive page held in memory as bytes):
-
-- ``current``: the crawl benchmark's pages (about 3 KB, one article of 2 to 8 seed
-  paragraphs, the test suite's five markups in turn);
-- ``seed``: the seed's articles as the archive shows them (about 5 KB: a title, a source
-  URL line on every other page, seed paragraphs, the site's header, side list and footer);
-- ``long``: one article of many paragraphs (about 40 KB), the five markups in turn;
-- ``multi``: 5 to 10 consecutive articles a page, the five markups in turn.
+Page sets: the crawl benchmark's own (``tests/bench/pagesets.py``: ``current``, ``seed``,
+``long``, ``multi``), each page read into memory as bytes; ``--pages`` ids a set, every
+tenth a gap with no page, as there.
 
 Stages: ``decode`` (bytes to text), ``parse`` (``read_articles``), ``record``
 (``make_record`` with OpenCC ``t2s``), ``json`` (``records.dumps``) and ``page``, all four
@@ -22,118 +17,33 @@ that other work on the machine counts less), the median of the repetitions.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from tests.support import (
-    SEED_A,
-    SEED_B,
-    ArticleSpec,
-    markup_div_br,
-    markup_gb_sections,
-    markup_paragraph_images,
-    markup_semantic,
-    markup_table_font,
-)
+from tests.bench.pagesets import SETS, write_set
 from zkiz_corpus.converting import make_converter
 from zkiz_corpus.decoding import decode_page
 from zkiz_corpus.parsing import read_articles
 from zkiz_corpus.records import dumps, make_record
 
-MARKUPS = [
-    markup_div_br,
-    markup_semantic,
-    markup_table_font,
-    markup_paragraph_images,
-    markup_gb_sections,
-]
-PARAGRAPHS = [*SEED_A.paragraphs, *SEED_B.paragraphs]
-FIRST_ID = 500_000
 CONTENT_TYPE = "text/html; charset=utf-8"
 FETCHED_AT = "2026-01-01T00:00:00Z"
 
 Page = tuple[bytes, str]  # (body, page URL)
 
 
-def _url(article_id: int) -> str:
-    return f"https://articles.zkiz.com/?id={article_id}"
+def pages_of(name: str, count: int) -> list[Page]:
+    """The pages of the crawl benchmark's set ``name``, in id order."""
+    with tempfile.TemporaryDirectory(prefix="zkiz-bench-parse-") as scratch:
+        directory = Path(scratch) / name
+        write_set(name, directory, count)
+        files = sorted(directory.iterdir(), key=lambda path: int(path.stem))
+        return [(path.read_bytes(), f"https://articles.zkiz.com/?id={path.stem}") for path in files]
 
 
-def _spec(rng: random.Random, article_id: int, paragraphs: list[str]) -> ArticleSpec:
-    return ArticleSpec(
-        article_id,
-        f"{rng.choice(PARAGRAPHS)[: rng.randrange(8, 30)]} ({article_id})",
-        tuple(paragraphs),
-        source_url=f"http://www.yicai.com/news/{article_id}.html" if article_id % 3 else None,
-    )
-
-
-def current_pages(count: int) -> list[Page]:
-    """As ``tests/bench/bench_crawl.py`` generates them (its gaps left out)."""
-    rng = random.Random(count)
-    pages = []
-    for offset in range(count):
-        article_id = FIRST_ID + offset
-        start = rng.randrange(len(PARAGRAPHS) - 8)
-        spec = _spec(rng, article_id, PARAGRAPHS[start : start + rng.randrange(2, 9)])
-        html = MARKUPS[offset % len(MARKUPS)]([spec], charset="utf-8")
-        pages.append((html.encode(), _url(article_id)))
-    return pages
-
-
-def _paragraphs_of(rng: random.Random, size: int) -> list[str]:
-    """Consecutive seed paragraphs (wrapping round) of about ``size`` UTF-8 bytes."""
-    start = rng.randrange(len(PARAGRAPHS))
-    chosen: list[str] = []
-    while sum(len(p.encode()) for p in chosen) < size:
-        chosen.append(PARAGRAPHS[(start + len(chosen)) % len(PARAGRAPHS)])
-    return chosen
-
-
-def seed_pages(count: int) -> list[Page]:
-    """About 5 KB each, in the template closest to the real page (``markup_div_br``)."""
-    rng = random.Random(count + 1)
-    pages = []
-    for offset in range(count):
-        article_id = FIRST_ID + offset
-        spec = _spec(rng, article_id, _paragraphs_of(rng, 4200))
-        pages.append((markup_div_br([spec]).encode(), _url(article_id)))
-    return pages
-
-
-def long_pages(count: int) -> list[Page]:
-    rng = random.Random(count + 2)
-    pages = []
-    for offset in range(count):
-        article_id = FIRST_ID + offset
-        spec = _spec(rng, article_id, _paragraphs_of(rng, 39_000))
-        html = MARKUPS[offset % len(MARKUPS)]([spec], charset="utf-8")
-        pages.append((html.encode(), _url(article_id)))
-    return pages
-
-
-def multi_pages(count: int) -> list[Page]:
-    rng = random.Random(count + 3)
-    pages = []
-    for offset in range(count):
-        article_id = FIRST_ID + offset
-        specs = [
-            _spec(rng, article_id + n, _paragraphs_of(rng, rng.randrange(600, 3000)))
-            for n in range(rng.randrange(5, 11))
-        ]
-        html = MARKUPS[offset % len(MARKUPS)](specs, charset="utf-8")
-        pages.append((html.encode(), _url(article_id)))
-    return pages
-
-
-SETS: dict[str, Callable[[int], list[Page]]] = {
-    "current": current_pages,
-    "seed": seed_pages,
-    "long": long_pages,
-    "multi": multi_pages,
-}
 STAGES = ("decode", "parse", "record", "json", "page")
 
 
@@ -194,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| set | KB/page | articles/page | {' | '.join(STAGES)} |")
     print(f"| --- | ---: | ---: | {' | '.join('---:' for _ in STAGES)} |")
     for name in names:
-        pages = SETS[name](args.pages)
+        pages = pages_of(name, args.pages)
         size = sum(len(body) for body, _ in pages) / len(pages) / 1024
         articles = sum(
             len(read_articles(decode_page(body), url).articles) for body, url in pages

@@ -4,12 +4,14 @@ loses and duplicates nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,14 +150,31 @@ def test_workers_out_of_range_are_a_usage_error(tmp_path):
     assert b"--workers" in done.stderr and b"Traceback" not in done.stderr
 
 
-def _slow_crawl(archive: Archive, corpus: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "zkiz_corpus", *_fetch(archive, corpus, *extra)],
+@contextlib.contextmanager
+def _crawling(
+    archive: Archive, corpus: Path, workers: int, after: int, *extra: str
+) -> Iterator[subprocess.Popen]:
+    """A crawl at concurrency 4 with ``workers`` page workers, once they run and it has
+    asked for ``after`` more pages; killed on the way out if it still runs."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zkiz_corpus",
+            *_fetch(archive, corpus, "--workers", str(workers), "--concurrency", "4", *extra),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, as a terminal's job is
     )
+    try:
+        _wait_for(lambda: len(_children(process.pid)) == workers)
+        start = len(archive.requests)
+        _wait_for(lambda: len(archive.requests) > start + after)
+        yield process
+    finally:
+        process.kill()
 
 
 def _gone(pids: list[int]) -> bool:
@@ -187,15 +206,9 @@ def slow(served):
 
 def test_a_worker_killed_mid_crawl_loses_no_page(slow, alone, tmp_path):
     corpus = tmp_path / "corpus"
-    process = _slow_crawl(slow, corpus, "--workers", "2", "--concurrency", "4")
-    try:
-        _wait_for(lambda: len(_children(process.pid)) == 2)
-        start = len(slow.requests)
-        _wait_for(lambda: len(slow.requests) > start + 40)
+    with _crawling(slow, corpus, 2, 40) as process:
         os.kill(_children(process.pid)[0], signal.SIGKILL)
         _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
     assert process.returncode == 0, stderr
     assert b"a page worker died" in stderr
     assert b"Traceback" not in stderr, stderr.decode()
@@ -204,16 +217,10 @@ def test_a_worker_killed_mid_crawl_loses_no_page(slow, alone, tmp_path):
 
 def test_ctrl_c_to_the_job_stops_it_in_one_line_and_keeps_what_was_recorded(slow, alone, tmp_path):
     corpus = tmp_path / "corpus"
-    process = _slow_crawl(slow, corpus, "--workers", "2", "--concurrency", "4")
-    try:
-        _wait_for(lambda: len(_children(process.pid)) == 2)
-        start = len(slow.requests)
-        _wait_for(lambda: len(slow.requests) > start + 60)
+    with _crawling(slow, corpus, 2, 60) as process:
         workers = _children(process.pid)
         os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
     _wait_for(lambda: _gone(workers), 10)
@@ -226,19 +233,14 @@ def test_ctrl_c_to_the_job_stops_it_in_one_line_and_keeps_what_was_recorded(slow
 
 def test_after_kill_9_the_workers_go_and_the_corpus_is_free_at_once(slow, alone, tmp_path):
     corpus = tmp_path / "corpus"
-    process = _slow_crawl(slow, corpus, "--workers", "2", "--concurrency", "4")
-    try:
-        _wait_for(lambda: len(_children(process.pid)) == 2)
-        start = len(slow.requests)
-        _wait_for(lambda: len(slow.requests) > start + 60)
+    with _crawling(slow, corpus, 2, 60) as process:
         workers = _children(process.pid)
         process.kill()
         process.wait()
-    finally:
-        process.kill()
     # The next run may start at once: no orphan holds the corpus's lock.
     done = run_zkiz(*_fetch(slow, corpus, "--workers", "2", "--concurrency", "4"))
     assert done.returncode == 0, done.stderr
+    assert [r["id"] for r in _lines(corpus)] == [r["id"] for r in alone]
     assert _lines(corpus) == alone
     _wait_for(lambda: _gone(workers), 10)
 
@@ -338,15 +340,9 @@ def test_a_warc_kept_by_workers_holds_what_one_process_keeps(served, tmp_path):
 
 def test_after_kill_9_every_record_has_its_exchange_in_the_warc(slow, tmp_path):
     corpus, warc = tmp_path / "corpus", tmp_path / "crawl.warc.gz"
-    process = _slow_crawl(slow, corpus, "--workers", "1", "--concurrency", "4", "--warc", str(warc))
-    try:
-        _wait_for(lambda: len(_children(process.pid)) == 1)
-        start = len(slow.requests)
-        _wait_for(lambda: len(slow.requests) > start + 100)
+    with _crawling(slow, corpus, 1, 100, "--warc", str(warc)) as process:
         process.kill()
         process.wait()
-    finally:
-        process.kill()
     recorded = {r["url"].rsplit("=", 1)[1] for r in _lines(corpus)}
     responses = {
         uri.rsplit("=", 1)[1]
@@ -447,17 +443,12 @@ def test_workers_killed_with_their_run_as_they_start_end_too(tmp_path):
 
 
 def test_ctrl_c_after_a_worker_died_is_one_line(slow, tmp_path):
-    process = _slow_crawl(slow, tmp_path / "corpus", "--workers", "1", "--concurrency", "4")
-    try:
-        _wait_for(lambda: len(_children(process.pid)) == 1)
+    with _crawling(slow, tmp_path / "corpus", 1, 20) as process:
+        os.kill(_children(process.pid)[0], signal.SIGKILL)
         start = len(slow.requests)
         _wait_for(lambda: len(slow.requests) > start + 20)
-        os.kill(_children(process.pid)[0], signal.SIGKILL)
-        _wait_for(lambda: len(slow.requests) > start + 40)
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr, stderr
 

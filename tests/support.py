@@ -306,6 +306,7 @@ class Archive:
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 query = parse_qs(urlsplit(self.path).query)
+                arrived = time.monotonic()
                 archive.user_agents.append(self.headers.get("User-Agent", ""))
                 time.sleep(archive.latency)
                 if path == "/robots.txt":
@@ -316,7 +317,7 @@ class Archive:
                         )
                 else:
                     archive.requests.append(self.path)
-                    archive.request_times.append(time.monotonic())
+                    archive.request_times.append(arrived)
                     response = NOT_FOUND
                     if "id" in query and query["id"][0].isdigit():
                         article_id = int(query["id"][0])

@@ -128,12 +128,16 @@ class Gate:
         self._paused_until = float("-inf")
 
     def wait_turn(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start, self._paused_until)
-            jitter = random.uniform(0, self.delay * 0.1) if self.delay else 0.0
-            self._next_start = start + self.delay + jitter
-        if start > now:
+        # A turn is taken when it is taken, not when it was booked: a thread that wakes
+        # late pushes the next start back, so no two requests ever start closer than delay.
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_start, self._paused_until)
+                if start <= now:
+                    jitter = random.uniform(0, self.delay * 0.1) if self.delay else 0.0
+                    self._next_start = now + self.delay + jitter
+                    return
             self._sleep(start - now)
 
     def pause(self, seconds: float) -> None:

@@ -12,6 +12,10 @@ Stages: ``decode`` (bytes to text), ``parse`` (``read_articles``), ``record``
 (``make_record`` with OpenCC ``t2s``), ``json`` (``records.dumps``) and ``page``, all four
 in one pass, as a crawl does them. Each figure is CPU ms per page (process time, so
 that other work on the machine counts less), the median of the repetitions.
+
+Two references, not stages: ``soup``, ``BeautifulSoup(text, "lxml")`` alone (the tree
+every page would cost with the parsing API left as it comes, finding nothing), and
+``lxml``, ``lxml.html`` building its own tree (what a parser without that API pays).
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import lxml.html
+from bs4 import BeautifulSoup
 
 from tests.bench.pagesets import SETS, write_set
 from zkiz_corpus.converting import make_converter
@@ -45,6 +52,8 @@ def pages_of(name: str, count: int) -> list[Page]:
 
 
 STAGES = ("decode", "parse", "record", "json", "page")
+REFERENCES = ("soup", "lxml")
+COLUMNS = STAGES + REFERENCES
 
 
 def _timed(run: Callable[[], object], pages: int) -> float:
@@ -82,8 +91,16 @@ def measure(pages: list[Page], repeat: int) -> dict[str, float]:
             for article in read_articles(decode_page(body, CONTENT_TYPE), url).articles:
                 dumps(make_record(article, "t2s", FETCHED_AT, converter=convert))
 
-    runs = dict(zip(STAGES, (decode, parse, record, json_lines, whole)))
-    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    def soup() -> None:
+        for text in texts:
+            BeautifulSoup(text, "lxml")
+
+    def lxml_tree() -> None:
+        for text in texts:
+            lxml.html.fromstring(text)
+
+    runs = dict(zip(COLUMNS, (decode, parse, record, json_lines, whole, soup, lxml_tree)))
+    times: dict[str, list[float]] = {column: [] for column in COLUMNS}
     for _ in range(repeat):  # stages interleaved, so drift hits them alike
         for stage, run in runs.items():
             times[stage].append(_timed(run, len(pages)))
@@ -101,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown set(s): {', '.join(unknown)}")
     print(f"CPU ms/page, median of {args.repeat}, {args.pages} pages a set")
-    print(f"| set | KB/page | articles/page | {' | '.join(STAGES)} |")
-    print(f"| --- | ---: | ---: | {' | '.join('---:' for _ in STAGES)} |")
+    print(f"| set | KB/page | articles/page | {' | '.join(COLUMNS)} |")
+    print(f"| --- | ---: | ---: | {' | '.join('---:' for _ in COLUMNS)} |")
     for name in names:
         pages = pages_of(name, args.pages)
         size = sum(len(body) for body, _ in pages) / len(pages) / 1024
@@ -110,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             len(read_articles(decode_page(body), url).articles) for body, url in pages
         ) / len(pages)
         figures = measure(pages, args.repeat)
-        cells = " | ".join(f"{figures[stage]:.3f}" for stage in STAGES)
+        cells = " | ".join(f"{figures[column]:.3f}" for column in COLUMNS)
         print(f"| {name} | {size:.1f} | {articles:.1f} | {cells} |", flush=True)
 
 

@@ -54,3 +54,23 @@ def test_noop_cron_benchmark_runs():
     )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 3
+
+
+PARSE_BENCH = ("scripts.bench_parse", "--sets", "seed,long", "--pages", "20", "--repeat", "1")
+
+
+def test_parse_benchmark_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", *PARSE_BENCH],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    header, _, *rows = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert header.split("|")[4:-1] == [
+        f" {column} " for column in ("decode", "parse", "record", "json", "page", "soup", "lxml")
+    ]
+    assert [row.split("|")[1].strip() for row in rows] == ["seed", "long"]
+    assert all(float(cell) > 0 for row in rows for cell in row.split("|")[4:-1])

@@ -548,7 +548,11 @@ def kill9_after_requests(
     """SIGKILL ``process`` once ``archive`` has answered ``count`` more page requests:
     a moment inside the crawl whatever the machine's speed."""
     target = len(archive.requests) + count
+    deadline = time.monotonic() + 60
     while len(archive.requests) < target and process.poll() is None:
+        if time.monotonic() > deadline:  # a crawl that stopped asking: fail, not hang
+            process.kill()
+            raise AssertionError(f"no {count} more requests in 60 s: the crawl stopped asking")
         time.sleep(0.001)
     time.sleep(extra_wait)
     if not must_kill and process.poll() is not None:

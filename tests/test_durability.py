@@ -64,11 +64,21 @@ def assert_corpus_exact(corpus, article_ids):
     assert [r["id"] for r in exported] == article_ids
 
 
-def outputs_of(process, target) -> bytes:
-    if target == "-":
-        return process.communicate()[0]
+def read_all_along(process) -> threading.Thread:
+    """Read ``process``'s stdout as it comes, as a pipe's reader does: a crawl whose
+    output nobody reads stops at a full pipe, before the requests a kill waits for."""
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(process.stdout.read()), daemon=True)
+    reader.start()
+    reader.read = read  # type: ignore[attr-defined]
+    return reader
+
+
+def outputs_of(process, reader) -> bytes:
+    process.wait(timeout=120)
+    reader.join(timeout=60)
     process.communicate()
-    return b""
+    return b"".join(reader.read)
 
 
 @pytest.mark.parametrize(
@@ -99,9 +109,10 @@ def test_random_kill9_storm_then_a_final_run(slow_archive, tmp_path, concurrency
     piped = b""
     for _ in range(6):
         process = start_fetch(slow_archive, corpus, *extra)
+        reader = read_all_along(process)
         wait = rng.uniform(0, 0.01)
         kill9_after_requests(process, slow_archive, rng.randint(5, 60), wait, must_kill=False)
-        piped += outputs_of(process, target)
+        piped += outputs_of(process, reader)
     final = start_fetch(slow_archive, corpus, *[arg for arg in extra if arg != "--refetch"])
     stdout, stderr = final.communicate(timeout=120)
     assert final.returncode == 0, stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -588,3 +591,13 @@ def run_in_process(*args: str) -> subprocess.CompletedProcess:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += f"Traceback: {result.exception!r}\n".encode()
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout_bytes, stderr)
+
+
+def without_write_rights(command: list[str]) -> list[str]:
+    """``command`` unable to write what its permission bits forbid, even as root (CI runs
+    as root): without the capabilities that override them."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot drop write rights")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", *command]

@@ -132,3 +132,89 @@ def test_every_record_of_the_corpus_validates_against_zkiz_schema(corpus_export)
     assert len(records) == len(article_ids)
     for record in records:
         validator.validate(record)
+
+
+# ---- Parquet: the same rows, and types as each tool reads the JSONL's -----------------
+
+
+@pytest.fixture(scope="module")
+def parquet_export(corpus_export):
+    path, article_ids = corpus_export
+    require_module("pyarrow")
+    parquet = path.parent / "corpus.parquet"
+    done = run_zkiz("export", "--corpus", str(path.parent / "corpus"), "-o", str(parquet))
+    assert done.returncode == 0, done.stderr
+    return path, parquet, article_ids
+
+
+def test_parquet_in_duckdb(parquet_export):
+    jsonl_path, parquet, article_ids = parquet_export
+    duckdb = require_module("duckdb")
+    connection = duckdb.connect()
+    from_json = connection.execute(f"SELECT * FROM read_json_auto('{jsonl_path}') ORDER BY id")
+    json_types = [column[1] for column in from_json.description]
+    json_rows = from_json.fetchall()
+    from_parquet = connection.execute(f"SELECT * FROM read_parquet('{parquet}') ORDER BY id")
+    parquet_types = [column[1] for column in from_parquet.description]
+    assert from_parquet.fetchall() == json_rows and len(json_rows) == len(article_ids)
+    for json_type, parquet_type in zip(json_types, parquet_types):
+        if json_type != '"NULL"':  # a column null on every line has no type in JSON
+            assert json_type == parquet_type
+
+
+def test_parquet_in_pandas(parquet_export):
+    jsonl_path, parquet, article_ids = parquet_export
+    pandas = require_module("pandas")
+    from_json = pandas.read_json(jsonl_path, lines=True)
+    from_parquet = pandas.read_parquet(parquet)
+    assert from_parquet["id"].tolist() == article_ids
+    assert list(from_parquet.columns) == list(from_json.columns)
+    for name in from_json.columns:
+        if from_json[name].isna().all():
+            assert from_parquet[name].isna().all()
+            continue
+        assert from_parquet[name].dtype.kind == from_json[name].dtype.kind, name
+        assert from_parquet[name].tolist() == from_json[name].tolist(), name
+
+
+def test_parquet_in_hugging_face_datasets(parquet_export, tmp_path, monkeypatch):
+    jsonl_path, parquet, article_ids = parquet_export
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    datasets = require_module("datasets")
+    cache = str(tmp_path / "cache")
+    from_json = datasets.load_dataset(
+        "json", data_files=str(jsonl_path), split="train", cache_dir=cache
+    )
+    from_parquet = datasets.load_dataset(
+        "parquet", data_files=str(parquet), split="train", cache_dir=cache
+    )
+    assert from_parquet.num_rows == len(article_ids)
+    assert from_parquet.column_names == from_json.column_names
+    for name in from_json.column_names:
+        json_type, parquet_type = from_json.features[name].dtype, from_parquet.features[name].dtype
+        if json_type == "null":
+            assert set(from_parquet[name]) == {None}
+        elif json_type.startswith("timestamp"):  # the JSON reader's has no zone: UTC
+            assert parquet_type.startswith("timestamp")
+            assert [t.replace(tzinfo=None) for t in from_parquet[name]] == from_json[name]
+        else:
+            assert parquet_type == json_type and from_parquet[name] == from_json[name], name
+
+
+def test_a_deduplicated_marked_export_in_parquet(parquet_export, tmp_path):
+    jsonl_path, _, article_ids = parquet_export
+    require_module("pyarrow")
+    import pyarrow.parquet as pq
+
+    corpus = jsonl_path.parent / "corpus"
+    marked = tmp_path / "marked.parquet"
+    command = ["export", "--corpus", str(corpus), "--dedup", "exact", "--mark-duplicates"]
+    done = run_zkiz(*command, "-o", str(marked))
+    assert done.returncode == 0, done.stderr
+    as_json = [json.loads(line) for line in run_zkiz(*command).stdout.splitlines()]
+    table = pq.read_table(marked)
+    assert str(table.schema.field("duplicate_of").type) == "int64"
+    assert table.column("id").to_pylist() == [r["id"] for r in as_json] == article_ids
+    assert table.column("duplicate_of").to_pylist() == [r["duplicate_of"] for r in as_json]

@@ -18,6 +18,7 @@ import click
 from zkiz_corpus import records, running
 from zkiz_corpus.checking import is_corpus, verify
 from zkiz_corpus.checking import repair as repair_corpus
+from zkiz_corpus.duplicates import Mode, find_duplicates
 from zkiz_corpus.exporting import NoSuchRun
 from zkiz_corpus.exporting import export as export_corpus
 from zkiz_corpus.interrupts import Interrupts, ignore_stop_signals
@@ -26,6 +27,7 @@ from zkiz_corpus.params import (
     CORPUS_OPTION,
     DEFAULT_CORPUS,
     ID,
+    THRESHOLD_OPTION,
     WORKERS_OPTION,
     base_url_option,
     convert_option,
@@ -43,6 +45,7 @@ from zkiz_corpus.storing import (
     WriteError,
     describe_os_error,
 )
+from zkiz_corpus.tables import MissingExtra
 from zkiz_corpus.terminal import (
     ProgressLine,
     flush_stdout,
@@ -78,7 +81,7 @@ class ExitStatus(IntEnum):
 
     @classmethod
     def of_error(cls, exc: BaseException) -> int:
-        if isinstance(exc, (OptionsError, SourceError, click.UsageError)):
+        if isinstance(exc, (OptionsError, SourceError, click.UsageError, MissingExtra)):
             return cls.USAGE
         if isinstance(exc, CorpusLocked):
             return cls.LOCKED
@@ -115,6 +118,7 @@ class OneLineErrors(click.Group):
             WriteError,
             HostUnreachable,
             NoSuchRun,
+            MissingExtra,
         ) as exc:
             option = getattr(exc, "option", None)
             if type(exc) is CorpusError:  # not a corpus: what --corpus names
@@ -270,6 +274,19 @@ def status(corpus: Path, as_json: bool, failed: bool) -> int:
     callback=convert_option,
     help="Re-convert stored originals with this OpenCC configuration (or none).",
 )
+@click.option(
+    "--dedup",
+    type=click.Choice([mode.value for mode in Mode]),
+    help="Leave out duplicate reposts: 'exact' (the same normalised text) or 'near' "
+    "(MinHash, --threshold); each cluster keeps its lowest id.",
+)
+@THRESHOLD_OPTION
+@click.option(
+    "--mark-duplicates",
+    is_flag=True,
+    help="With --dedup: write duplicates too, each with duplicate_of (the kept id; null "
+    "on the others).",
+)
 @WORKERS_OPTION
 @click.option(
     "-o",
@@ -277,21 +294,29 @@ def status(corpus: Path, as_json: bool, failed: bool) -> int:
     default="-",
     show_default=True,
     metavar="PATH",
-    help="JSONL file (gzip if it ends in .gz), replaced when complete; - for stdout.",
+    help="JSONL file (gzip if it ends in .gz; Parquet if in .parquet), replaced when "
+    "complete; - for stdout.",
 )
 def export(corpus: Path, output: str, **given: Any) -> int:
-    """Write the corpus as JSONL in id order, each id once.
+    """Write the corpus as JSONL (or Parquet) in id order, each id once.
 
     A damaged record is skipped and counted on stderr (exit status 1); the rest is
     written. -o PATH is written beside PATH and renamed into place when complete.
+    --dedup brings the corpus's duplicate index (dedup.sqlite3) up to date first, as
+    'zkiz dedup' does.
 
     \b
     Examples:
       zkiz export > corpus.jsonl
       zkiz export --from-id 262804 --convert s2hk -o hk.jsonl.gz
       zkiz export --run last -o tonight.jsonl     # what the last fetch committed
+      zkiz export --dedup near -o corpus.parquet  # one record a story, for DuckDB
     """
     done = export_corpus(corpus, output, **given)
+    if done.index_rebuilt:
+        say(f"note: the duplicate index was built afresh: {done.index_rebuilt}")
+    if done.index_temporary:
+        say("note: the corpus cannot be written to: its duplicate index was built aside")
     if not done.damaged:
         return ExitStatus.OK
     say(
@@ -299,6 +324,67 @@ def export(corpus: Path, output: str, **given: Any) -> int:
         f"({'; '.join(done.examples)}): run 'zkiz verify --corpus {corpus}'"
     )
     return ExitStatus.FAILED
+
+
+@cli.command()
+@CORPUS_OPTION
+@click.option(
+    "--mode",
+    type=click.Choice([mode.value for mode in Mode]),
+    default=Mode.NEAR.value,
+    show_default=True,
+    help="'exact': the same normalised text; 'near': MinHash over 5-character shingles.",
+)
+@THRESHOLD_OPTION
+@click.option("--rebuild", is_flag=True, help="Build the index afresh, not only add to it.")
+@WORKERS_OPTION
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    metavar="PATH",
+    help="Where the clusters go: JSONL (Parquet if PATH ends in .parquet); - for stdout.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def dedup(corpus: Path, output: str, quiet: bool, **given: Any) -> int:
+    """Find duplicate reposts: print each cluster of them as one JSON line.
+
+    A line: {"kept": the lowest id, "size": N, "ids": [...], "duplicates": [{"id": ..,
+    "similarity": ..}]}, similarity with the kept record. Texts are compared in one
+    normal form: Simplified, punctuation width and whitespace folded. The index
+    (dedup.sqlite3 in the corpus) keeps what it has seen, so a nightly run only adds
+    the new records; it is rebuilt by itself when the threshold or a refetched record
+    asks for it. 'zkiz export --dedup' writes the corpus without the duplicates.
+
+    \b
+    Exit status: 0 done; 1 damage, or a write failed; 2 usage error; 75 another run is
+    updating the index.
+
+    \b
+    Examples:
+      zkiz dedup > clusters.jsonl
+      zkiz dedup --mode exact -q | jq -c '[.kept, .size]'
+      zkiz dedup --threshold 0.8 -o clusters.parquet
+    """
+    done = find_duplicates(corpus, output, mode=Mode(given.pop("mode")), **given)
+    update = done.update
+    if update.rebuilt:
+        say(f"note: the duplicate index was built afresh: {update.rebuilt}")
+    if done.temporary:
+        say("note: the corpus cannot be written to: its duplicate index was built aside")
+    if update.damaged:
+        say(f"skipped {update.damaged} damaged records: run 'zkiz verify --corpus {corpus}'")
+    if not quiet:
+        say(
+            f"{update.records} records ({update.added} new to the index): {done.clusters} "
+            f"{done.mode.value}-duplicate clusters, {done.duplicates} records not kept "
+            f"(threshold {done.threshold:g})"
+            if done.mode is Mode.NEAR
+            else f"{update.records} records ({update.added} new to the index): "
+            f"{done.clusters} exact-duplicate clusters, {done.duplicates} records not kept"
+        )
+    return ExitStatus.FAILED if update.damaged else ExitStatus.OK
 
 
 @cli.command(name="verify")

@@ -1,8 +1,11 @@
-"""A corpus out as JSON Lines: in id order, each id once, a range or one run's records,
-converted afresh if asked; a file is written beside its path and renamed when whole."""
+"""A corpus out as JSON Lines or Parquet: in id order, each id once, a range or one run's
+records, converted afresh if asked, duplicates dropped or marked if asked; a file is
+written beside its path and renamed when whole."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -13,10 +16,12 @@ from pathlib import Path
 
 from zkiz_corpus import records
 from zkiz_corpus.converting import make_converter
-from zkiz_corpus.outputs import STDOUT, JsonlSink
+from zkiz_corpus.duplicates import DEFAULT_THRESHOLD, Mode, check_threshold, updated_index
+from zkiz_corpus.outputs import STDOUT
 from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.running import OptionsError, refuse_corpus_file
 from zkiz_corpus.storing import intact_record
+from zkiz_corpus.tables import open_sink
 from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
 
 _Stored = tuple[int, "str | None", bytes]  # an id, its digest, its line as stored
@@ -35,6 +40,9 @@ class ExportResult:
     written: int = 0
     damaged: int = 0  # records skipped as damaged (the file is then not replaced)
     examples: list[str] = field(default_factory=list)  # a few of them, said why
+    duplicates: int = 0  # records --dedup found duplicates: dropped, or written marked
+    index_rebuilt: str | None = None  # why the duplicate index was built afresh
+    index_temporary: bool = False  # a read-only corpus: the index was built aside
 
 
 def export(
@@ -46,24 +54,32 @@ def export(
     run: int | str | None = None,
     convert: str | None = None,
     workers: int | None = None,
+    dedup: Mode | str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    mark_duplicates: bool = False,
 ) -> ExportResult:
-    """Write ``corpus``'s records to ``output`` (``-``: stdout; ``.gz``: gzip).
+    """Write ``corpus``'s records to ``output`` (``-``: stdout; ``.gz``: gzip JSONL;
+    ``.parquet``: Parquet).
 
     ``run``: only what that run committed (its number, or ``"last"``). ``convert``: each
-    record converted afresh, by ``workers`` processes (None: one per core). A damaged
-    record is skipped and counted; then a file ``output`` keeps its earlier content. Raises
-    ``OptionsError`` for a bad range or output, ``NoSuchRun``, and ``CorpusError`` for
-    no corpus.
+    record converted afresh, by ``workers`` processes (None: one per core). ``dedup``
+    (``exact`` or ``near``, at ``threshold``): records a duplicate cluster does not keep
+    are left out, or with ``mark_duplicates`` written with ``duplicate_of`` (the kept id;
+    null on the others); the corpus's duplicate index is brought up to date first. A
+    damaged record is skipped and counted; then a file ``output`` keeps its earlier
+    content. Raises ``OptionsError`` for a bad range or output, ``NoSuchRun``, and
+    ``CorpusError`` for no corpus.
     """
     corpus, output = Path(corpus), str(output)
     if from_id is not None and to_id is not None and to_id < from_id:
         raise OptionsError(f"--to-id {to_id} is below --from-id {from_id}")
-    if output.endswith(".parquet"):
-        raise OptionsError("Parquet output is not built yet: write .jsonl or .jsonl.gz", "-o")
+    mode = None if dedup is None else Mode(dedup)
+    if mark_duplicates and mode is None:
+        raise OptionsError("--mark-duplicates needs --dedup exact or --dedup near")
+    check_threshold(threshold)
     refuse_corpus_file(output, corpus, "-o")
-    sink = JsonlSink(output, atomic=output != STDOUT)
     result = ExportResult()
-    with CorpusReader(corpus) as reader:
+    with CorpusReader(corpus) as reader, reader.snapshot():
         runs = reader.run_ids() if run is not None else []
         if run == "last":
             if not runs:
@@ -71,20 +87,60 @@ def export(
             run = runs[-1]
         elif run is not None and run not in runs:
             raise NoSuchRun(f"{corpus} has no run {run} (zkiz status shows the last one)")
-        sink.open()
-        try:
-            for lines in _exported(reader, from_id, to_id, run, convert, workers):
-                sink.write(b"".join(lines))
-                result.written += len(lines)
-        except BaseException:
-            sink.discard()
-            raise
-        result.damaged, result.examples = reader.report.damaged, list(reader.report.examples)
-    if result.damaged:
-        sink.discard()  # keep an earlier complete file rather than a short one
-    else:
-        sink.close()
+        with contextlib.ExitStack() as stack:
+            verdicts = None
+            if mode is not None:
+                index, update, temporary = stack.enter_context(
+                    updated_index(reader, threshold=threshold, workers=workers)
+                )
+                result.index_rebuilt, result.index_temporary = update.rebuilt, temporary
+                verdicts = index.verdicts(mode)
+                stack.callback(verdicts.close)  # before the index closes
+                reader.report = type(reader.report)()  # the index's reading is not the export's
+            sink = open_sink(output, marked=mark_duplicates)
+            try:
+                batches = _exported(reader, from_id, to_id, run, convert, workers)
+                if verdicts is not None:
+                    batches = _judged(batches, verdicts, mark_duplicates, result)
+                for lines in batches:
+                    sink.add_lines([line for _, line in lines])
+                    result.written += len(lines)
+            except BaseException:
+                sink.discard()
+                raise
+            result.damaged, result.examples = reader.report.damaged, list(reader.report.examples)
+            if result.damaged:
+                sink.discard()  # keep an earlier complete file rather than a short one
+            else:
+                sink.close()
     return result
+
+
+def _judged(
+    batches: Iterator[list[tuple[int, bytes]]],
+    verdicts: Iterator[tuple[int, int]],
+    mark: bool,
+    result: ExportResult,
+) -> Iterator[list[tuple[int, bytes]]]:
+    """The lines with their duplicates left out, or marked (``duplicate_of``): a merge
+    of the lines and the index's verdicts, both in id order."""
+    verdict = next(verdicts, None)
+    for batch in batches:
+        kept = []
+        for article_id, line in batch:
+            while verdict is not None and verdict[0] < article_id:
+                verdict = next(verdicts, None)
+            root = verdict[1] if verdict is not None and verdict[0] == article_id else article_id
+            if root != article_id:
+                result.duplicates += 1
+                if not mark:
+                    continue
+            if mark:
+                record = json.loads(line)
+                record["duplicate_of"] = None if root == article_id else root
+                line = records.dumps(record).encode("utf-8")
+            kept.append((article_id, line))
+        yield kept
 
 
 def _exported(
@@ -94,8 +150,8 @@ def _exported(
     run: int | str | None,
     convert: str | None,
     workers: int | None,
-) -> Iterator[list[bytes]]:
-    """The lines to write, a batch at a time, in id order: as stored, or converted
+) -> Iterator[list[tuple[int, bytes]]]:
+    """The lines to write with their ids, a batch at a time, in id order: as stored, or converted
     afresh (by worker processes when there are enough records to be worth them)."""
     stored = reader.lines(low, high, run if isinstance(run, int) else None)
     batches = iter(lambda: list(islice(stored, BATCH)), [])
@@ -139,7 +195,7 @@ def _result(
     job: Callable[[list[_Stored]], list[bytes | None]],
     batch: list[_Stored],
     future: Future[list[bytes | None]] | None,
-) -> list[bytes]:
+) -> list[tuple[int, bytes]]:
     """A batch's lines: its worker's, or done here (none was handed it, or it died)."""
     try:
         lines = job(batch) if future is None else WorkerPool.result(future)
@@ -148,14 +204,16 @@ def _result(
     return _kept(reader, batch, lines)
 
 
-def _kept(reader: CorpusReader, batch: list[_Stored], lines: list[bytes | None]) -> list[bytes]:
+def _kept(
+    reader: CorpusReader, batch: list[_Stored], lines: list[bytes | None]
+) -> list[tuple[int, bytes]]:
     kept = []
     for (article_id, _, _), line in zip(batch, lines):
         if line is None:
             reader.report.note(article_id, "record damaged")
         else:
             reader.report.yielded += 1
-            kept.append(line)
+            kept.append((article_id, line))
     return kept
 
 

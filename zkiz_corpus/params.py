@@ -34,6 +34,16 @@ WORKERS_OPTION = click.option(
 )
 
 
+THRESHOLD_OPTION = click.option(
+    "--threshold",
+    type=click.FloatRange(min=0.0, max=1.0, min_open=True),
+    default=0.6,
+    show_default=True,
+    help="Near duplicates: the estimated Jaccard similarity of their 5-character "
+    "shingles at which two records are one story.",
+)
+
+
 def convert_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None

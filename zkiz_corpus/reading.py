@@ -12,10 +12,10 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from zkiz_corpus.health import Health
 from zkiz_corpus.outcomes import Outcome
@@ -89,6 +89,7 @@ class CorpusReader:
         self.records_path = path / RECORDS_FILE
         self.db = _connect_readonly(path / STATE_FILE)
         self.report = ReadReport()
+        self._held: BinaryIO | None = None  # the records file of an open ``snapshot()``
 
     def close(self) -> None:
         self.db.close()
@@ -110,12 +111,29 @@ class CorpusReader:
         return rows[0][0] if rows else default
 
     @contextlib.contextmanager
-    def _snapshot(self) -> Iterator[Any]:
+    def snapshot(self) -> Iterator[None]:
+        """The corpus as of one moment for everything read inside: what a crawl commits
+        meanwhile is not seen, so two passes over the records agree."""
+        if self._held is not None:
+            yield
+            return
+        with self._snapshot() as stream:
+            self._held = stream
+            try:
+                yield
+            finally:
+                self._held = None
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[BinaryIO]:
         """The records file and a read transaction of the state that describes it.
 
         A shared ``flock`` on the file keeps a compaction from replacing it while it is
         read; a file renamed in place meanwhile is opened again.
         """
+        if self._held is not None:  # inside snapshot(): the same file and transaction
+            yield self._held
+            return
         for _ in range(20):
             try:
                 stream = open(self.records_path, "rb")  # noqa: SIM115 - closed below
@@ -168,10 +186,16 @@ class CorpusReader:
             yield record
 
     def lines(
-        self, low: int | None = None, high: int | None = None, run: int | None = None
+        self,
+        low: int | None = None,
+        high: int | None = None,
+        run: int | None = None,
+        *,
+        wanted: Callable[[int, str | None], bool] | None = None,
     ) -> Iterator[tuple[int, str | None, bytes]]:
         """``records``' lines, as stored and not yet checked (``intact_record``), with
-        their ids and digests; lines the file does not hold are skipped and counted."""
+        their ids and digests; lines the file does not hold are skipped and counted.
+        ``wanted(id, sha256)``, asked in id order: False skips the line unread."""
         query = "SELECT id, offset, length, sha256 FROM ids WHERE status = ? AND id BETWEEN ? AND ?"
         parameters: tuple = (Outcome.ARTICLE, low or 0, high or 2**63 - 1)
         if run is not None:
@@ -182,11 +206,23 @@ class CorpusReader:
             try:
                 rows = self.db.execute(query + " ORDER BY id", parameters)
                 for article_id, offset, length, sha in rows:
+                    if wanted is not None and not wanted(article_id, sha):
+                        continue
                     if offset is None or length is None or offset + length > size:
                         self.report.note(article_id, "record lies past the end of the file")
                         continue
                     stream.seek(offset)
                     yield article_id, sha, stream.read(length)
+            except sqlite3.DatabaseError as exc:
+                raise damaged_state(self.path / STATE_FILE, exc) from exc
+
+    def digests(self) -> Iterator[tuple[int, str | None]]:
+        """``(id, sha256)`` of every record, in id order, read without the records."""
+        with self._snapshot():
+            try:
+                yield from self.db.execute(
+                    "SELECT id, sha256 FROM ids WHERE status = ? ORDER BY id", (Outcome.ARTICLE,)
+                )
             except sqlite3.DatabaseError as exc:
                 raise damaged_state(self.path / STATE_FILE, exc) from exc
 

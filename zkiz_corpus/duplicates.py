@@ -1,0 +1,621 @@
+"""Reposts found: exact duplicates by a hash of the normalised text, near duplicates by
+MinHash with LSH over its character n-grams (Chinese has no spaces to cut words at).
+
+The normal form of a text is what a reader would call the same words: converted to
+Simplified (OpenCC ``t2s``), NFKC (full-width letters, digits and punctuation made
+half-width), case folded, and every space, punctuation mark and symbol dropped.
+
+Each record gets a fingerprint (``fingerprint``, pure): the hash of that form, and for a
+text of at least ``MIN_CHARS`` normalised characters a MinHash signature of its
+``NGRAM``-character shingles (``rensa``), cut into ``BANDS`` LSH band keys. The index
+(``DedupIndex``, ``dedup.sqlite3`` in the corpus directory) keeps every fingerprint and
+each record's clusters, so a run adds only the records it has not seen: a candidate is a
+record sharing a band key, and a duplicate a candidate whose estimated Jaccard
+similarity is at least the threshold. Clusters are the connected duplicates (union-find
+kept in the table) and each keeps its lowest id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import struct
+import tempfile
+import unicodedata
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from zkiz_corpus.converting import backend_description, make_converter
+from zkiz_corpus.storing import CorpusLocked, WriteError, describe_os_error, intact_record
+from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "INDEX_FILE",
+    "DedupIndex",
+    "DedupResult",
+    "Fingerprint",
+    "Mode",
+    "UpdateResult",
+    "find_duplicates",
+    "fingerprint",
+    "normal_form",
+    "similarity",
+    "updated_index",
+]
+
+INDEX_FILE = "dedup.sqlite3"
+NGRAM = 5  # characters a shingle
+PERMUTATIONS = 128
+BANDS = 32  # of 4 rows: a pair at Jaccard 0.6 shares a band with probability 0.99
+ROWS = PERMUTATIONS // BANDS
+DEFAULT_THRESHOLD = 0.6
+MIN_CHARS = 50  # shorter normalised texts are matched exactly only, with their title
+SEED = 1
+FORM = 1  # the normal form's version: a change rebuilds the index
+
+_DROPPED = re.compile(r"[\W_]+")  # not a letter, digit or ideograph, after NFKC
+# Fingerprints of batches of stored lines, in order, given how many records are to come.
+Compute = Callable[[Iterator[list], int], Iterator[list["Fingerprint | None"]]]
+
+
+class Mode(str, Enum):
+    EXACT = "exact"
+    NEAR = "near"
+
+
+def normal_form(text: str) -> str:
+    """``text`` as compared: Simplified, NFKC, case folded, only letters and digits."""
+    simplified = make_converter("t2s")(text)
+    return _DROPPED.sub("", unicodedata.normalize("NFKC", simplified).casefold())
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What the index keeps of a record: its exact key, and for a long enough text its
+    MinHash signature (``PERMUTATIONS`` unsigned 32-bit values) and LSH band keys."""
+
+    id: int
+    sha256: str
+    exact: bytes
+    signature: bytes | None
+    bands: tuple[int, ...]
+
+
+def fingerprint(record: dict[str, Any]) -> Fingerprint:
+    """The fingerprint of a record (its ``text_original``; its title too when short)."""
+    from rensa import RMinHash  # Rust, loaded on first use
+
+    text = normal_form(record["text_original"])
+    if len(text) < MIN_CHARS:
+        key = normal_form(record["title_original"]) + "\x00" + text
+        return Fingerprint(record["id"], record["sha256"], _digest(key), None, ())
+    minhash = RMinHash(PERMUTATIONS, SEED)
+    minhash.update(list({text[i : i + NGRAM] for i in range(len(text) - NGRAM + 1)}))
+    values = minhash.digest()
+    signature = struct.pack(f"<{PERMUTATIONS}I", *values)
+    bands = tuple(
+        int.from_bytes(
+            hashlib.blake2b(
+                signature[band * ROWS * 4 : (band + 1) * ROWS * 4],
+                digest_size=8,
+                person=band.to_bytes(2, "little"),
+            ).digest(),
+            "little",
+            signed=True,
+        )
+        for band in range(BANDS)
+    )
+    return Fingerprint(record["id"], record["sha256"], _digest(text), signature, bands)
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def similarity(one: bytes, other: bytes) -> float:
+    """Estimated Jaccard similarity of two signatures: the share of equal values."""
+    a = struct.unpack(f"<{PERMUTATIONS}I", one)
+    b = struct.unpack(f"<{PERMUTATIONS}I", other)
+    return sum(x == y for x, y in zip(a, b)) / PERMUTATIONS
+
+
+def fingerprints(lines: list[tuple[int, str | None, bytes]]) -> list[Fingerprint | None]:
+    """Fingerprints of stored lines (None for a damaged one): a worker's job."""
+    found: list[Fingerprint | None] = []
+    for article_id, sha, line in lines:
+        record = intact_record(line, article_id, sha)
+        found.append(None if record is None else fingerprint(record))
+    return found
+
+
+# ---- the index ------------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+CREATE TABLE IF NOT EXISTS docs (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    exact BLOB NOT NULL,
+    signature BLOB,
+    exact_root INTEGER NOT NULL,  -- the lowest id with the same normal form
+    near_root INTEGER NOT NULL,   -- the lowest id of its near-duplicate cluster
+    matched INTEGER,              -- the record it was found a duplicate of, when added
+    similarity REAL               -- with that record
+);
+CREATE INDEX IF NOT EXISTS docs_exact ON docs (exact);
+CREATE INDEX IF NOT EXISTS docs_exact_root ON docs (exact_root);
+CREATE INDEX IF NOT EXISTS docs_near_root ON docs (near_root);
+CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, id INTEGER NOT NULL,
+                                  PRIMARY KEY (key, id)) WITHOUT ROWID;
+"""
+
+
+class IndexUnwritable(WriteError):
+    """The index cannot be written here (a read-only corpus)."""
+
+
+class IndexDamaged(WriteError):
+    """The index file is not a database we can use."""
+
+
+@dataclass
+class UpdateResult:
+    records: int = 0  # in the index after the update
+    added: int = 0  # fingerprinted by this update
+    rebuilt: str | None = None  # why the index was built afresh, if it was
+    damaged: int = 0  # records skipped as unreadable
+    examples: list[str] = field(default_factory=list)
+
+
+class DedupIndex:
+    """The duplicate index of a corpus: ``DIR/dedup.sqlite3``, one writer at a time.
+
+    ``threshold`` is part of what the index is: opened with another one (or another
+    normal form, MinHash library or OpenCC backend), it is rebuilt by the next
+    ``update``.
+    """
+
+    def __init__(self, path: Path, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.path = path
+        self.threshold = threshold
+        self._lock = -1
+        try:
+            self._lock = _lock_file(path)
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            if "readonly" in str(exc) or "unable to open" in str(exc):
+                raise IndexUnwritable(path, str(exc)) from exc
+            raise IndexDamaged(path, f"not a usable index ({exc})") from exc
+        except OSError as exc:
+            self.close()
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise IndexUnwritable(path, describe_os_error(exc)) from exc
+            raise WriteError(path, describe_os_error(exc)) from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.db.close()
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
+
+    def __enter__(self) -> DedupIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the index is of
+
+    def _settings(self) -> dict[str, Any]:
+        from rensa import RMinHash
+
+        return {
+            "form": FORM,
+            "ngram": NGRAM,
+            "permutations": PERMUTATIONS,
+            "bands": BANDS,
+            "seed": SEED,
+            "min_chars": MIN_CHARS,
+            "threshold": self.threshold,
+            "minhash": f"rensa RMinHash {RMinHash.ALGORITHM_VERSION}",
+            "opencc": backend_description().split()[0],
+        }
+
+    def _stale_settings(self) -> str | None:
+        held = {key: json.loads(value) for key, value in self.db.execute("SELECT * FROM meta")}
+        wanted = self._settings()
+        if not held:
+            return None
+        changed = sorted(key for key in wanted if held.get(key) != wanted[key])
+        if changed:
+            return (
+                "its settings changed ("
+                + ", ".join(f"{key} {held.get(key)} -> {wanted[key]}" for key in changed)
+                + ")"
+            )
+        return None
+
+    def _reset(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("DELETE FROM docs")
+        self.db.execute("DELETE FROM bands")
+        self.db.execute("DELETE FROM meta")
+        for key, value in self._settings().items():
+            self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self.db.execute("COMMIT")
+
+    # -- updating
+
+    def update(
+        self,
+        reader: Any,
+        *,
+        rebuild: bool = False,
+        compute: Compute | None = None,
+        batch: int = 256,
+    ) -> UpdateResult:
+        """Add the corpus's records the index has not seen; build it afresh if asked, if
+        its settings changed, or if a record it holds changed or left the corpus.
+
+        ``reader``: a ``CorpusReader`` (inside its ``snapshot()``, for the corpus as of one
+        moment). ``compute(batches, count)``: their fingerprints in order (worker
+        processes), for ``count`` records to come; by default done here.
+        """
+        result = UpdateResult()
+        why = "asked to (--rebuild)" if rebuild else self._stale_settings()
+        changed, unseen = self._compare(reader)
+        if why is None and changed:
+            why = "records it holds were refetched or set aside"
+        if why is not None or not self._has_settings():
+            result.rebuilt = why
+            self._reset()
+            unseen = self._compare(reader)[1]
+        self._add_new(reader, result, compute or _here, batch, unseen)
+        result.records = self.db.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return result
+
+    def _has_settings(self) -> bool:
+        return self.db.execute("SELECT 1 FROM meta LIMIT 1").fetchone() is not None
+
+    def _compare(self, reader: Any) -> tuple[bool, int]:
+        """Whether an indexed record is no longer the corpus's, and how many of the
+        corpus's records the index lacks (a merge of two id orders)."""
+        changed, unseen = False, 0
+        held = iter(_IdsInOrder(self.db))
+        mine = next(held, None)
+        for article_id, sha in reader.digests():
+            while mine is not None and mine[0] < article_id:
+                changed = True  # indexed, and no longer in the corpus
+                mine = next(held, None)
+            if mine is not None and mine[0] == article_id:
+                changed = changed or mine[1] != sha
+                mine = next(held, None)
+            else:
+                unseen += 1
+        return changed or mine is not None, unseen
+
+    def _add_new(
+        self, reader: Any, result: UpdateResult, compute: Compute, batch: int, count: int
+    ) -> None:
+        # The ids indexed before this update, from a read transaction of their own: the
+        # rows this update adds must not show up in the merge that finds what is new.
+        snapshot = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            snapshot.execute("BEGIN")
+            held = iter(_IdsInOrder(snapshot))
+            mine = [next(held, None)]
+
+            def unseen(article_id: int, sha: str | None) -> bool:
+                while mine[0] is not None and mine[0][0] < article_id:
+                    mine[0] = next(held, None)
+                return mine[0] is None or mine[0][0] != article_id
+
+            batches = _batches(reader.lines(wanted=unseen), batch)
+            for found in compute(batches, count):
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for one in found:
+                        if one is None:
+                            result.damaged += 1
+                            continue
+                        self._add(one)
+                        result.added += 1
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+        finally:
+            snapshot.close()
+
+    def _add(self, new: Fingerprint) -> None:
+        """One record into the index and its clusters (inside the caller's transaction)."""
+        db = self.db
+        exact_match = db.execute(
+            "SELECT id, exact_root, near_root FROM docs WHERE exact = ? LIMIT 1", (new.exact,)
+        ).fetchone()
+        matches: dict[int, tuple[float, int]] = {}  # id -> (similarity, its near root)
+        if exact_match is not None:
+            matches[exact_match[0]] = (1.0, exact_match[2])
+        if new.signature is not None:
+            marks = ",".join("?" * len(new.bands))
+            rows = db.execute(
+                f"SELECT id, signature, near_root FROM docs WHERE id IN "
+                f"(SELECT DISTINCT id FROM bands WHERE key IN ({marks}))",
+                new.bands,
+            )
+            for other, signature, root in rows:
+                if other in matches or signature is None:
+                    continue
+                score = similarity(new.signature, signature)
+                if score >= self.threshold:
+                    matches[other] = (score, root)
+        exact_root = new.id
+        if exact_match is not None:
+            exact_root = min(exact_match[1], new.id)
+            if exact_match[1] > new.id:  # a lower id came late: it is now the one kept
+                db.execute(
+                    "UPDATE docs SET exact_root = ? WHERE exact_root = ?", (new.id, exact_match[1])
+                )
+        roots = {root for _, root in matches.values()}
+        near_root = min(roots | {new.id})
+        for root in roots - {near_root}:
+            db.execute("UPDATE docs SET near_root = ? WHERE near_root = ?", (near_root, root))
+        matched, score = None, None
+        if matches:
+            matched = min(matches, key=lambda other: (-matches[other][0], other))
+            score = matches[matched][0]
+        db.execute(
+            "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.id, new.sha256, new.exact, new.signature, exact_root, near_root, matched, score),
+        )
+        if new.bands:
+            db.executemany(
+                "INSERT OR IGNORE INTO bands VALUES (?, ?)", ((key, new.id) for key in new.bands)
+            )
+
+    # -- reading
+
+    def verdicts(self, mode: Mode) -> Iterator[tuple[int, int]]:
+        """``(id, the id its cluster keeps)`` for every indexed record, in id order."""
+        root = "exact_root" if mode is Mode.EXACT else "near_root"
+        yield from self.db.execute(f"SELECT id, {root} FROM docs ORDER BY id")
+
+    def clusters(self, mode: Mode) -> Iterator[dict[str, Any]]:
+        """Each cluster of two or more records, by the id it keeps: its members, and each
+        one's similarity with the kept record (1.0 for the same normal form)."""
+        root = "exact_root" if mode is Mode.EXACT else "near_root"
+        rows = self.db.execute(
+            f"SELECT d.{root}, d.id, d.exact, d.signature FROM docs d WHERE d.{root} IN "
+            f"(SELECT {root} FROM docs WHERE id != {root}) ORDER BY d.{root}, d.id"
+        )
+        current: dict[str, Any] | None = None
+        kept: tuple[bytes, bytes | None] = (b"", None)
+        for cluster, article_id, exact, signature in rows:
+            if current is None or current["kept"] != cluster:
+                if current is not None:
+                    yield current
+                current = {"kept": cluster, "size": 0, "ids": [], "duplicates": []}
+            current["size"] += 1
+            current["ids"].append(article_id)
+            if article_id == cluster:
+                kept = (exact, signature)
+                continue
+            if exact == kept[0]:
+                score = 1.0
+            elif signature is not None and kept[1] is not None:
+                score = similarity(signature, kept[1])
+            else:
+                score = None
+            current["duplicates"].append({"id": article_id, "similarity": score})
+        if current is not None:
+            yield current
+
+
+class _IdsInOrder:
+    """The index's ``(id, sha256)`` rows in id order, read a page at a time, so a merge
+    against the corpus holds neither list whole."""
+
+    PAGE = 4096
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        after = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT id, sha256 FROM docs WHERE id > ? ORDER BY id LIMIT ?", (after, self.PAGE)
+            ).fetchall()
+            yield from rows
+            if len(rows) < self.PAGE:
+                return
+            after = rows[-1][0]
+
+
+def _here(batches: Iterator[list], count: int) -> Iterator[list[Fingerprint | None]]:
+    return (fingerprints(batch) for batch in batches)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _lock_file(path: Path) -> int:
+    """An exclusive ``flock`` on the index file: a second update is refused at once."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise CorpusLocked(f"{path} is being updated by another run") from None
+        raise
+    return fd
+
+
+# ---- a corpus's duplicates ------------------------------------------------------------
+
+WORKERS_FROM = 1024  # records to fingerprint before worker processes are worth starting
+
+
+@dataclass
+class DedupResult:
+    mode: Mode
+    threshold: float
+    update: UpdateResult
+    clusters: int = 0  # of two records or more
+    duplicates: int = 0  # records a cluster does not keep
+    temporary: bool = False  # a read-only corpus: the index was built aside and dropped
+
+
+@contextlib.contextmanager
+def updated_index(
+    reader: Any,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    rebuild: bool = False,
+    workers: int | None = None,
+) -> Iterator[tuple[DedupIndex, UpdateResult, bool]]:
+    """The corpus's index brought up to date with ``reader``'s records (call inside
+    ``reader.snapshot()``), and whether it is a temporary one: a corpus that cannot be
+    written to has its index built in a temporary directory, and dropped after."""
+    path = Path(reader.path) / INDEX_FILE
+    scratch, damage = None, None
+    try:
+        index = DedupIndex(path, threshold)
+    except IndexUnwritable:
+        scratch = tempfile.TemporaryDirectory(prefix="zkiz-dedup-")
+        index = DedupIndex(Path(scratch.name) / INDEX_FILE, threshold)
+    except IndexDamaged as exc:  # a cache: kept aside for whoever wants to look, redone
+        aside = path.with_name(path.name + ".damaged")
+        try:
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+        except OSError as moved:
+            raise WriteError(path, f"{exc.cause}; cannot set it aside: {moved}") from None
+        damage = f"{path.name} was unreadable ({exc.cause}): set aside as {aside.name}"
+        index = DedupIndex(path, threshold)
+    try:
+        result = index.update(reader, rebuild=rebuild, compute=_computer(workers))
+        if damage is not None:
+            result.rebuilt = damage
+        yield index, result, scratch is not None
+    finally:
+        index.close()
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _computer(workers: int | None) -> Compute:
+    def compute(batches: Iterator[list], count: int) -> Iterator[list[Fingerprint | None]]:
+        wanted = default_workers() if workers is None else workers
+        pool = WorkerPool.start(wanted, _warm) if count >= WORKERS_FROM else None
+        if pool is None:
+            yield from (fingerprints(batch) for batch in batches)
+            return
+        in_flight: deque[tuple[list, Any]] = deque()
+        try:
+            for batch in batches:
+                future = None
+                if pool is not None:
+                    try:
+                        future = pool.submit(_fingerprints_job, batch)
+                    except WorkerDied:  # the rest is done here
+                        pool.close()
+                        pool = None
+                in_flight.append((batch, future))
+                if len(in_flight) > 2 * wanted or pool is None:
+                    yield _taken(*in_flight.popleft())
+            while in_flight:
+                yield _taken(*in_flight.popleft())
+        finally:
+            if pool is not None:
+                pool.close()
+
+    return compute
+
+
+def _warm() -> None:
+    """A worker's start: OpenCC's t2s and the MinHash library loaded once."""
+    make_converter("t2s")
+    import rensa  # noqa: F401
+
+
+def _fingerprints_job(state: None, lines: list) -> list[Fingerprint | None]:
+    return fingerprints(lines)
+
+
+def _taken(batch: list, future: Any) -> list[Fingerprint | None]:
+    if future is None:
+        return fingerprints(batch)
+    try:
+        return WorkerPool.result(future)
+    except WorkerDied:
+        return fingerprints(batch)
+
+
+def find_duplicates(
+    corpus: Path | str,
+    output: str = "-",
+    *,
+    mode: Mode = Mode.NEAR,
+    threshold: float = DEFAULT_THRESHOLD,
+    rebuild: bool = False,
+    workers: int | None = None,
+) -> DedupResult:
+    """Bring ``corpus``'s duplicate index up to date and write its clusters to ``output``
+    (JSONL, one cluster a line; Parquet if it ends in ``.parquet``; ``-``: stdout)."""
+    from zkiz_corpus.reading import CorpusReader
+    from zkiz_corpus.tables import open_sink
+
+    check_threshold(threshold)
+    with CorpusReader(corpus) as reader, reader.snapshot():
+        sink = open_sink(str(output), kind="clusters")
+        try:
+            with updated_index(reader, threshold=threshold, rebuild=rebuild, workers=workers) as (
+                index,
+                update,
+                temporary,
+            ):
+                result = DedupResult(mode, threshold, update, temporary=temporary)
+                for cluster in index.clusters(mode):
+                    result.clusters += 1
+                    result.duplicates += cluster["size"] - 1
+                    sink.add(cluster)
+        except BaseException:
+            sink.discard()
+            raise
+        sink.close()
+    return result
+
+
+def check_threshold(threshold: float) -> None:
+    from zkiz_corpus.running import OptionsError
+
+    if not 0.0 < threshold <= 1.0:
+        raise OptionsError(f"{threshold:g} is not a similarity in (0, 1]", "--threshold")

@@ -1,0 +1,232 @@
+"""Where exported rows go: JSON Lines (``outputs.JsonlSink``), or Parquet for a path
+ending in ``.parquet``, the record schema as Arrow types, zstd, written a row group at a
+time so that memory holds one row group, never the corpus.
+
+``pyarrow`` is the optional extra ``parquet``: without it, asking for Parquet is one
+line naming the extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zkiz_corpus.outputs import STDOUT, JsonlSink
+from zkiz_corpus.records import dumps
+from zkiz_corpus.storing import WriteError, describe_os_error
+
+__all__ = ["PARQUET", "ParquetSink", "RowSink", "is_parquet", "open_sink"]
+
+PARQUET = ".parquet"
+ROW_GROUP_ROWS = 50_000
+ROW_GROUP_BYTES = 32 * 1024 * 1024  # of JSON text: a row group of long articles ends sooner
+ZSTD_LEVEL = 3  # zstd's own default
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency is not installed; says which extra brings it."""
+
+    def __init__(self, message: str, option: str = "-o") -> None:
+        super().__init__(message)
+        self.option = option
+
+
+def is_parquet(target: str) -> bool:
+    return target != STDOUT and target.lower().endswith(PARQUET)
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise MissingExtra(
+            "writing Parquet needs pyarrow: pip install 'zkiz-corpus[parquet]'"
+        ) from None
+    return pyarrow
+
+
+def record_schema(pa: Any, *, marked: bool = False) -> Any:
+    """The record (``records.SCHEMA``) as Arrow types; ``duplicate_of`` when marked."""
+    string = pa.string()
+    fields = [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("url", string, nullable=False),
+        pa.field("title", string, nullable=False),
+        pa.field("text", string, nullable=False),
+        pa.field("source_url", string),
+        pa.field("title_original", string, nullable=False),
+        pa.field("text_original", string, nullable=False),
+        pa.field("convert", string, nullable=False),
+        # A time, as DuckDB, pandas and datasets all read the JSONL's RFC 3339 strings.
+        pa.field("fetched_at", pa.timestamp("s", tz="UTC")),
+        pa.field("sha256", string, nullable=False),
+    ]
+    if marked:
+        fields.append(pa.field("duplicate_of", pa.int64()))
+    return pa.schema(fields)
+
+
+def cluster_schema(pa: Any) -> Any:
+    """A duplicate cluster (``duplicates.DedupIndex.clusters``) as Arrow types."""
+    member = pa.struct([pa.field("id", pa.int64()), pa.field("similarity", pa.float64())])
+    return pa.schema(
+        [
+            pa.field("kept", pa.int64(), nullable=False),
+            pa.field("size", pa.int64(), nullable=False),
+            pa.field("ids", pa.list_(pa.int64()), nullable=False),
+            pa.field("duplicates", pa.list_(member), nullable=False),
+        ]
+    )
+
+
+class RowSink:
+    """Rows out as JSON Lines: ``add`` a row (a dict), or ``add_lines`` rows already
+    encoded as JSON lines; written in batches, a file replaced whole when closed."""
+
+    BATCH = 256
+
+    def __init__(self, target: str) -> None:
+        self.sink = JsonlSink(target, atomic=target != STDOUT)
+        self._pending: list[bytes] = []
+
+    def open(self) -> None:
+        self.sink.open()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._pending.append(dumps(row).encode("utf-8"))
+        if len(self._pending) >= self.BATCH:
+            self.flush()
+
+    def add_lines(self, lines: list[bytes]) -> None:
+        self.flush()
+        self.sink.write(b"".join(lines))
+
+    def flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self.sink.write(b"".join(lines))
+
+    def close(self) -> None:
+        self.flush()
+        self.sink.close()
+
+    def discard(self) -> None:
+        self._pending = []
+        self.sink.discard()
+
+
+class ParquetSink:
+    """Rows out as a Parquet file: beside ``target`` until closed, then renamed into
+    place, so a failed or interrupted export leaves any earlier file as it was."""
+
+    def __init__(self, target: str, schema: Any) -> None:
+        self.pa = _pyarrow()
+        self.target = target
+        self.schema = schema
+        self._names = schema.names
+        self._columns: dict[str, list[Any]] = {name: [] for name in self._names}
+        self._rows = 0
+        self._bytes = 0
+        self._writer: Any = None
+        self._temporary: str | None = None
+
+    def open(self) -> None:
+        import pyarrow.parquet as pq
+
+        path = Path(os.path.realpath(self.target))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                if not stat.S_ISREG(path.stat().st_mode):
+                    raise WriteError(self.target, "not a regular file: Parquet needs one")
+            fd, self._temporary = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+            )
+            os.close(fd)
+            os.chmod(self._temporary, 0o644)
+            self._writer = pq.ParquetWriter(
+                self._temporary,
+                self.schema,
+                compression="zstd",
+                compression_level=ZSTD_LEVEL,
+            )
+        except OSError as exc:
+            self.discard()
+            raise WriteError(self.target, describe_os_error(exc)) from exc
+
+    def add(self, row: dict[str, Any], size: int = 0) -> None:
+        for name in self._names:
+            self._columns[name].append(row.get(name))
+        self._rows += 1
+        self._bytes += size or 256
+        if self._rows >= ROW_GROUP_ROWS or self._bytes >= ROW_GROUP_BYTES:
+            self.flush()
+
+    def add_lines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            self.add(json.loads(line), len(line))
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        columns = self._columns
+        if "fetched_at" in columns:
+            columns = {**columns, "fetched_at": self._times(columns["fetched_at"])}
+        table = self.pa.Table.from_pydict(columns, schema=self.schema)
+        self._columns = {name: [] for name in self._names}
+        self._rows = self._bytes = 0
+        try:
+            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        except OSError as exc:
+            raise WriteError(self.target, describe_os_error(exc)) from exc
+
+    def _times(self, values: list[Any]) -> Any:
+        """RFC 3339 UTC strings as UTC timestamps (null for one that is not)."""
+        import pyarrow.compute as pc
+
+        strings = self.pa.array(values, type=self.pa.string())
+        parsed = pc.strptime(strings, format="%Y-%m-%dT%H:%M:%SZ", unit="s", error_is_null=True)
+        return parsed.cast(self.pa.timestamp("s", tz="UTC"))
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self._writer.close()
+            self._writer = None
+            with open(self._temporary, "rb+") as written:  # type: ignore[arg-type]
+                os.fsync(written.fileno())
+            os.replace(self._temporary, os.path.realpath(self.target))  # type: ignore[arg-type]
+            self._temporary = None
+        except OSError as exc:
+            raise WriteError(self.target, describe_os_error(exc)) from exc
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        if self._temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temporary)
+            self._temporary = None
+
+
+def open_sink(target: str, *, kind: str = "records", marked: bool = False) -> Any:
+    """An opened sink for ``target``: Parquet if it ends in ``.parquet``, else JSONL.
+    ``kind``: ``records`` or ``clusters``, the rows' schema."""
+    if is_parquet(target):
+        pa = _pyarrow()
+        schema = cluster_schema(pa) if kind == "clusters" else record_schema(pa, marked=marked)
+        sink: Any = ParquetSink(target, schema)
+    else:
+        sink = RowSink(target)
+    sink.open()
+    return sink

@@ -24,8 +24,8 @@ from zkiz_corpus.duplicates import (
     fingerprint,
     normal_form,
 )
-from zkiz_corpus.records import Extracted
-from zkiz_corpus.storing import Corpus
+
+LATER = "2026-11-28T00:00:00Z"  # when a second run started
 
 
 @pytest.fixture(scope="module")
@@ -38,19 +38,6 @@ def corpus(tmp_path, reposts):
     directory = tmp_path / "corpus"
     write_corpus(directory, reposts.records)
     return directory
-
-
-def add_records(directory, records):
-    """A later run's records added to the corpus."""
-    corpus = Corpus(directory)
-    try:
-        corpus.start_run("2026-11-28T00:00:00Z")
-        for record in records:
-            corpus.add_article(Extracted.from_record(record))
-        corpus.commit()
-        corpus.end_run("2026-11-28T00:00:00Z", 0)
-    finally:
-        corpus.close()
 
 
 def records_of(directory):
@@ -133,7 +120,7 @@ def test_a_night_of_new_records_is_added_not_recomputed(tmp_path, reposts):
     directory = tmp_path / "corpus"
     write_corpus(directory, first)
     assert run_zkiz("dedup", "--corpus", str(directory), "-o", os.devnull).returncode == 0
-    add_records(directory, night)
+    write_corpus(directory, night, LATER)
     done = run_zkiz("dedup", "--corpus", str(directory))
     assert done.returncode == 0, done.stderr
     assert f"({len(night)} new to the index)" in done.stderr.decode()
@@ -148,7 +135,7 @@ def test_a_lower_id_that_comes_later_is_the_one_kept(tmp_path):
     directory = tmp_path / "corpus"
     write_corpus(directory, [record_of(500, _story(*story))])
     find_duplicates(directory, os.devnull)
-    add_records(directory, [record_of(20, _story(*story))])
+    write_corpus(directory, [record_of(20, _story(*story))], LATER)
     find_duplicates(directory, os.devnull)
     assert verdicts(directory) == {20: 20, 500: 20}
     assert verdicts(directory, Mode.EXACT) == {20: 20, 500: 20}

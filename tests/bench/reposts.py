@@ -18,6 +18,7 @@ story: records of one story are duplicates of one another, all others are not.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -85,46 +86,74 @@ class Chain:
         return out.rstrip("，、：；") + ("。" if not out.endswith("。") else "")
 
 
-def _stories(rng: random.Random, chain: Chain, count: int) -> list[Story]:
+class Words:
+    """Text of pseudo-words: 1 to 4 of the fixtures' characters (by their frequency),
+    drawn from a Zipf-weighted vocabulary. Two such articles share little but common
+    words, as two unrelated articles do: the text for measuring scale, not precision."""
+
+    def __init__(self, paragraphs: list[str], size: int = 20_000, seed: int = 1) -> None:
+        rng = random.Random(seed)
+        letters = [c for p in paragraphs for c in p if c.isalpha() and ord(c) > 0x2E80]
+        self.vocabulary = [
+            "".join(rng.choices(letters, k=rng.choice((1, 2, 2, 2, 3, 4)))) for _ in range(size)
+        ]
+        self.cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(size)))
+        self.starts = self.vocabulary  # as Chain's, for a title
+
+    def paragraph(self, rng: random.Random, low: int = 60, high: int = 220) -> str:
+        length = rng.randint(low, high)
+        out: list[str] = []
+        size = 0
+        while size < length:
+            words = rng.choices(self.vocabulary, cum_weights=self.cumulative, k=rng.randint(4, 12))
+            sentence = "".join(words) + rng.choice("，，，。")
+            out.append(sentence)
+            size += len(sentence)
+        return "".join(out).rstrip("，") + "。"
+
+
+def _stories(
+    rng: random.Random, chain: Chain | Words, count: int, paragraphs: tuple[int, int]
+) -> list[Story]:
     real = [Story(article.title, tuple(article.paragraphs)) for article in (SEED_A, SEED_B, REPOST)]
     made = []
     while len(real) + len(made) < count:
-        paragraphs = tuple(chain.paragraph(rng) for _ in range(rng.randint(3, 10)))
+        body = tuple(chain.paragraph(rng) for _ in range(rng.randint(*paragraphs)))
         title = chain.paragraph(rng, 8, 20).rstrip("。")
-        made.append(Story(title, paragraphs))
+        made.append(Story(title, body))
     return real + made
 
 
-def _source_line(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _source_line(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     site = rng.choice(SITES)
     if rng.random() < 0.5:
         return Story(story.title, (f"來源：{site}", *story.paragraphs))
     return Story(story.title, (*story.paragraphs, f"（本文轉載自{site}，版權歸原作者所有）"))
 
 
-def _paragraph_added(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _paragraph_added(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     at = rng.randint(0, len(story.paragraphs))
     added = chain.paragraph(rng, 40, 120)
     return Story(story.title, (*story.paragraphs[:at], added, *story.paragraphs[at:]))
 
 
-def _paragraph_dropped(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _paragraph_dropped(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     if len(story.paragraphs) < 4:
         return _source_line(rng, chain, story)
     at = rng.randrange(len(story.paragraphs))
     return Story(story.title, story.paragraphs[:at] + story.paragraphs[at + 1 :])
 
 
-def _simplified(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _simplified(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     convert = make_converter("t2s")
     return Story(convert(story.title), tuple(convert(p) for p in story.paragraphs))
 
 
-def _half_width(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _half_width(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     return Story(story.title, tuple(p.translate(HALF_WIDTH) for p in story.paragraphs))
 
 
-def _whitespace(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _whitespace(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     spaced = []
     for paragraph in story.paragraphs:
         if rng.random() < 0.5 and len(paragraph) > 40:  # one paragraph as two lines
@@ -135,13 +164,13 @@ def _whitespace(rng: random.Random, chain: Chain, story: Story) -> Story:
     return Story(story.title, tuple(spaced))
 
 
-def _truncated(rng: random.Random, chain: Chain, story: Story) -> Story:
+def _truncated(rng: random.Random, chain: Chain | Words, story: Story) -> Story:
     text = "\n".join(story.paragraphs)
     kept = text[: int(len(text) * rng.uniform(0.70, 0.95))].rstrip()
     return Story(story.title, (*kept.split("\n"), "……（全文未完）"))
 
 
-CHANGES: dict[str, Callable[[random.Random, Chain, Story], Story]] = {
+CHANGES: dict[str, Callable[[random.Random, Chain | Words, Story], Story]] = {
     "source-line": _source_line,
     "paragraph-added": _paragraph_added,
     "paragraph-dropped": _paragraph_dropped,
@@ -168,12 +197,19 @@ def record_of(article_id: int, story: Story) -> dict:
     }
 
 
-def make_set(stories: int = 400, seed: int = 20261127) -> RepostSet:
-    """``stories`` distinct articles and their reposts, as records."""
+def make_set(
+    stories: int = 400,
+    seed: int = 20261127,
+    paragraphs: tuple[int, int] = (3, 10),
+    text: str = "chain",
+) -> RepostSet:
+    """``stories`` distinct articles (of ``paragraphs`` paragraphs, a range) and their
+    reposts, as records. ``text``: ``chain`` (articles on the fixtures' topics, in their
+    turns of phrase) or ``words`` (unrelated articles, ``Words``)."""
     rng = random.Random(seed)
-    chain = Chain(_corpus_text())
+    chain: Chain | Words = Chain(_corpus_text()) if text == "chain" else Words(_corpus_text())
     versions: list[tuple[int, tuple[str, ...], Story]] = []
-    for number, story in enumerate(_stories(rng, chain, stories)):
+    for number, story in enumerate(_stories(rng, chain, stories, paragraphs)):
         versions.append((number, (), story))
         for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
             changes = tuple(rng.sample(sorted(CHANGES), rng.choice((1, 1, 2))))
@@ -223,14 +259,16 @@ def score(reposts: RepostSet, kept: dict[int, int]) -> dict:
     }
 
 
-def write_corpus(directory: Path, records: list[dict]) -> None:
-    """A corpus holding ``records``, written as a crawl writes (one run)."""
+def write_corpus(
+    directory: Path, records: list[dict], run_started: str = "2026-11-27T00:00:00Z"
+) -> None:
+    """``records`` written into the corpus ``directory`` (made if need be) as one run."""
     corpus = Corpus(directory)
     try:
-        corpus.start_run("2026-11-27T00:00:00Z")
+        corpus.start_run(run_started)
         for record in records:
             corpus.add_article(Extracted.from_record(record))
         corpus.commit()
-        corpus.end_run("2026-11-27T00:00:00Z", 0)
+        corpus.end_run(run_started, 0)
     finally:
         corpus.close()

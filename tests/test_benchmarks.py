@@ -74,3 +74,33 @@ def test_parse_benchmark_runs():
     ]
     assert [row.split("|")[1].strip() for row in rows] == ["seed", "long"]
     assert all(float(cell) > 0 for row in rows for cell in row.split("|")[4:-1])
+
+
+def test_dedup_eval_runs_and_meets_its_bar():
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.dedup_eval", "--stories", "80"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr  # 1: below recall or precision
+    row = [line for line in done.stdout.splitlines() if line.startswith("| 0.6 |")]
+    assert len(row) == 1
+    recall, precision = (float(cell) for cell in row[0].split("|")[2:4])
+    assert recall >= 0.95 and precision >= 0.99
+
+
+def test_dedup_benchmark_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.bench.bench_dedup", "--records", "300", "--night", "30"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines()}
+    assert rows["full"].split("|")[3].strip() == "300"
+    assert rows["night"].split("|")[3].strip() == "30"
+    assert "of the full run's time" in done.stdout

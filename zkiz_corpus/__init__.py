@@ -45,6 +45,13 @@ _HOMES = {
     "export": "exporting",
     "verify": "checking",
     "repair": "checking",
+    # duplicate reposts
+    "find_duplicates": "duplicates",
+    "DedupResult": "duplicates",
+    "DedupIndex": "duplicates",
+    "Mode": "duplicates",
+    "normal_form": "duplicates",
+    "fingerprint": "duplicates",
     # sources
     "open_source": "sources",
     "HttpSource": "sources",

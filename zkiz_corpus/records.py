@@ -65,6 +65,12 @@ SCHEMA: dict[str, Any] = {
             "pattern": "^[0-9a-f]{64}$",
             "description": "hex SHA-256 of text_original (UTF-8)",
         },
+        "duplicate_of": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "description": "only from export --dedup --mark-duplicates: the id its cluster "
+            "of reposts keeps, or null for that one and records in no cluster",
+        },
     },
     "additionalProperties": True,
 }

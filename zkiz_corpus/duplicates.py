@@ -245,7 +245,7 @@ class DedupIndex:
         }
 
     def _stale_settings(self) -> str | None:
-        held = {key: json.loads(value) for key, value in self.db.execute("SELECT * FROM meta")}
+        held = {key: _loaded(value) for key, value in self.db.execute("SELECT * FROM meta")}
         wanted = self._settings()
         if not held:
             return None
@@ -460,6 +460,13 @@ class _IdsInOrder:
 
 def _here(batches: Iterator[list], count: int) -> Iterator[list[Fingerprint | None]]:
     return (fingerprints(batch) for batch in batches)
+
+
+def _loaded(value: Any) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return None  # a value edited by hand: taken as a changed setting
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -100,7 +100,8 @@ def test_dedup_benchmark_runs():
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines()}
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    rows = {line.split("|")[1].strip(): line for line in table}
     assert rows["full"].split("|")[3].strip() == "300"
     assert rows["night"].split("|")[3].strip() == "30"
     assert "of the full run's time" in done.stdout

@@ -30,7 +30,7 @@ import tempfile
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -182,7 +182,6 @@ class UpdateResult:
     added: int = 0  # fingerprinted by this update
     rebuilt: str | None = None  # why the index was built afresh, if it was
     damaged: int = 0  # records skipped as unreadable
-    examples: list[str] = field(default_factory=list)
 
 
 class DedupIndex:

@@ -137,6 +137,10 @@ class OneLineErrors(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # Here, inside click's main: it would take the error for its own and exit 1.
+            silence_stdout()
+            sys.exit(ExitStatus.BROKEN_PIPE)
         except KeyboardInterrupt:
             # As Abort, so click does not print its blank line before ours.
             raise click.exceptions.Abort() from None
@@ -312,7 +316,9 @@ def export(corpus: Path, output: str, **given: Any) -> int:
       zkiz export --run last -o tonight.jsonl     # what the last fetch committed
       zkiz export --dedup near -o corpus.parquet  # one record a story, for DuckDB
     """
-    done = export_corpus(corpus, output, **given)
+    interrupts = Interrupts()
+    with interrupts.installed():
+        done = export_corpus(corpus, output, guard=interrupts.critical, **given)
     if done.index_rebuilt:
         say(f"note: the duplicate index was built afresh: {done.index_rebuilt}")
     if done.index_temporary:
@@ -367,7 +373,10 @@ def dedup(corpus: Path, output: str, quiet: bool, **given: Any) -> int:
       zkiz dedup --mode exact -q | jq -c '[.kept, .size]'
       zkiz dedup --threshold 0.8 -o clusters.parquet
     """
-    done = find_duplicates(corpus, output, mode=Mode(given.pop("mode")), **given)
+    interrupts = Interrupts()
+    with interrupts.installed():
+        mode = Mode(given.pop("mode"))
+        done = find_duplicates(corpus, output, mode=mode, guard=interrupts.critical, **given)
     update = done.update
     if update.rebuilt:
         say(f"note: the duplicate index was built afresh: {update.rebuilt}")

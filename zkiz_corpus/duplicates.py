@@ -76,7 +76,11 @@ class Mode(str, Enum):
 
 def normal_form(text: str) -> str:
     """``text`` as compared: Simplified, NFKC, case folded, only letters and digits."""
-    simplified = make_converter("t2s")(text)
+    convert = make_converter("t2s")
+    try:
+        simplified = convert(text)
+    except UnicodeEncodeError:  # a lone surrogate (a record written by hand): as U+FFFD
+        simplified = convert(text.encode("utf-8", "replace").decode("utf-8"))
     return _DROPPED.sub("", unicodedata.normalize("NFKC", simplified).casefold())
 
 
@@ -86,7 +90,6 @@ class Fingerprint:
     MinHash signature (``PERMUTATIONS`` unsigned 32-bit values) and LSH band keys."""
 
     id: int
-    sha256: str
     exact: bytes
     signature: bytes | None
     bands: tuple[int, ...]
@@ -98,8 +101,9 @@ def fingerprint(record: dict[str, Any]) -> Fingerprint:
 
     text = normal_form(record["text_original"])
     if len(text) < MIN_CHARS:
-        key = normal_form(record["title_original"]) + "\x00" + text
-        return Fingerprint(record["id"], record["sha256"], _digest(key), None, ())
+        title = record.get("title_original")
+        key = normal_form(title if isinstance(title, str) else "") + "\x00" + text
+        return Fingerprint(record["id"], _digest(key), None, ())
     minhash = RMinHash(PERMUTATIONS, SEED)
     minhash.update(list({text[i : i + NGRAM] for i in range(len(text) - NGRAM + 1)}))
     values = minhash.digest()
@@ -116,7 +120,7 @@ def fingerprint(record: dict[str, Any]) -> Fingerprint:
         )
         for band in range(BANDS)
     )
-    return Fingerprint(record["id"], record["sha256"], _digest(text), signature, bands)
+    return Fingerprint(record["id"], _digest(text), signature, bands)
 
 
 def _digest(text: str) -> bytes:
@@ -152,13 +156,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS docs (
     id INTEGER PRIMARY KEY,
-    sha256 TEXT NOT NULL,
+    version TEXT NOT NULL,        -- the record as the corpus state knows it: digest, time
     exact BLOB NOT NULL,
     signature BLOB,
     exact_root INTEGER NOT NULL,  -- the lowest id with the same normal form
-    near_root INTEGER NOT NULL,   -- the lowest id of its near-duplicate cluster
-    matched INTEGER,              -- the record it was found a duplicate of, when added
-    similarity REAL               -- with that record
+    near_root INTEGER NOT NULL    -- the lowest id of its near-duplicate cluster
 );
 CREATE INDEX IF NOT EXISTS docs_exact ON docs (exact);
 CREATE INDEX IF NOT EXISTS docs_exact_root ON docs (exact_root);
@@ -166,6 +168,10 @@ CREATE INDEX IF NOT EXISTS docs_near_root ON docs (near_root);
 CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, id INTEGER NOT NULL,
                                   PRIMARY KEY (key, id)) WITHOUT ROWID;
 """
+SCHEMA_VERSION = 2  # in meta: an index of another layout is rebuilt
+
+# SQLite's primary result codes (an error's sqlite_errorcode, Python 3.11+)
+_CORRUPT, _NOTADB, _READONLY, _CANTOPEN = 11, 26, 8, 14
 
 
 class IndexUnwritable(WriteError):
@@ -173,7 +179,27 @@ class IndexUnwritable(WriteError):
 
 
 class IndexDamaged(WriteError):
-    """The index file is not a database we can use."""
+    """The index file is not a database we can use: set aside and built afresh."""
+
+
+def _failure(path: Path, exc: sqlite3.Error) -> WriteError:
+    """What an SQLite error on the index means: damage (the index is rebuilt), no right
+    to write (it is built aside), or a write that failed (a full disk: one line)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(exc).lower()
+    if code in (_CORRUPT, _NOTADB) or "malformed" in text or "not a database" in text:
+        return IndexDamaged(path, f"not a usable index ({exc})")
+    if code in (_READONLY, _CANTOPEN) or "readonly" in text or "unable to open" in text:
+        return IndexUnwritable(path, str(exc))
+    return WriteError(path, str(exc))
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _failure(path, exc) from exc
 
 
 @dataclass
@@ -189,33 +215,38 @@ class DedupIndex:
 
     ``threshold`` is part of what the index is: opened with another one (or another
     normal form, MinHash library or OpenCC backend), it is rebuilt by the next
-    ``update``.
+    ``update``. None: the one it has (exact duplicates do not depend on it).
     """
 
-    def __init__(self, path: Path, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, path: Path, threshold: float | None = DEFAULT_THRESHOLD) -> None:
         self.path = path
-        self.threshold = threshold
         self._lock = -1
+        self.db: sqlite3.Connection | None = None
         try:
             self._lock = _lock_file(path)
-            self.db = sqlite3.connect(path, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            with _sqlite_errors(path):
+                self.db = sqlite3.connect(path, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.executescript(SCHEMA)
+                held = self._held_settings().get("threshold")
+        except WriteError:
             self.close()
-            if "readonly" in str(exc) or "unable to open" in str(exc):
-                raise IndexUnwritable(path, str(exc)) from exc
-            raise IndexDamaged(path, f"not a usable index ({exc})") from exc
+            raise
         except OSError as exc:
             self.close()
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise IndexUnwritable(path, describe_os_error(exc)) from exc
             raise WriteError(path, describe_os_error(exc)) from exc
+        if threshold is None:
+            threshold = held if isinstance(held, float) else DEFAULT_THRESHOLD
+        self.threshold = threshold
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.db.close()
+        if self.db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.close()
+            self.db = None
         if self._lock >= 0:
             os.close(self._lock)
             self._lock = -1
@@ -226,12 +257,18 @@ class DedupIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        assert self.db is not None, "the index is closed"
+        return self.db
+
     # -- what the index is of
 
     def _settings(self) -> dict[str, Any]:
         from rensa import RMinHash
 
         return {
+            "schema": SCHEMA_VERSION,
             "form": FORM,
             "ngram": NGRAM,
             "permutations": PERMUTATIONS,
@@ -243,9 +280,11 @@ class DedupIndex:
             "opencc": backend_description().split()[0],
         }
 
+    def _held_settings(self) -> dict[str, Any]:
+        return {key: _loaded(value) for key, value in self._db.execute("SELECT * FROM meta")}
+
     def _stale_settings(self) -> str | None:
-        held = {key: _loaded(value) for key, value in self.db.execute("SELECT * FROM meta")}
-        wanted = self._settings()
+        held, wanted = self._held_settings(), self._settings()
         if not held:
             return None
         changed = sorted(key for key in wanted if held.get(key) != wanted[key])
@@ -258,13 +297,17 @@ class DedupIndex:
         return None
 
     def _reset(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("DELETE FROM docs")
-        self.db.execute("DELETE FROM bands")
-        self.db.execute("DELETE FROM meta")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DROP TABLE IF EXISTS docs")  # dropped, not emptied: its layout may be old
+        db.execute("DROP TABLE IF EXISTS bands")
+        db.execute("DELETE FROM meta")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
         for key, value in self._settings().items():
-            self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, json.dumps(value)))
-        self.db.execute("COMMIT")
+            db.execute("INSERT INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        db.execute("COMMIT")
 
     # -- updating
 
@@ -281,36 +324,43 @@ class DedupIndex:
 
         ``reader``: a ``CorpusReader`` (inside its ``snapshot()``, for the corpus as of one
         moment). ``compute(batches, count)``: their fingerprints in order (worker
-        processes), for ``count`` records to come; by default done here.
+        processes), for ``count`` records to come; by default done here. Raises
+        ``WriteError`` (``IndexDamaged`` when the index is unreadable).
         """
-        result = UpdateResult()
-        why = "asked to (--rebuild)" if rebuild else self._stale_settings()
-        changed, unseen = self._compare(reader)
-        if why is None and changed:
-            why = "records it holds were refetched or set aside"
-        if why is not None or not self._has_settings():
-            result.rebuilt = why
-            self._reset()
-            unseen = self._compare(reader)[1]
-        self._add_new(reader, result, compute or _here, batch, unseen)
-        result.records = self.db.execute("SELECT count(*) FROM docs").fetchone()[0]
-        return result
+        with _sqlite_errors(self.path):
+            result = UpdateResult()
+            why = "asked to (--rebuild)" if rebuild else self._stale_settings()
+            if why is None and self._has_settings():
+                changed, unseen = self._compare(reader)
+                if changed:
+                    why = "records it holds were refetched or set aside"
+            if why is not None or not self._has_settings():
+                result.rebuilt = why
+                self._reset()
+                unseen = self._compare(reader)[1]
+            try:
+                self._add_new(reader, result, compute or _here, batch, unseen)
+            finally:
+                if self._db.in_transaction:  # a failed COMMIT may have ended it already
+                    self._db.execute("ROLLBACK")
+            result.records = self._db.execute("SELECT count(*) FROM docs").fetchone()[0]
+            return result
 
     def _has_settings(self) -> bool:
-        return self.db.execute("SELECT 1 FROM meta LIMIT 1").fetchone() is not None
+        return self._db.execute("SELECT 1 FROM meta LIMIT 1").fetchone() is not None
 
     def _compare(self, reader: Any) -> tuple[bool, int]:
         """Whether an indexed record is no longer the corpus's, and how many of the
         corpus's records the index lacks (a merge of two id orders)."""
         changed, unseen = False, 0
-        held = iter(_IdsInOrder(self.db))
+        held = iter(_IdsInOrder(self._db))
         mine = next(held, None)
-        for article_id, sha in reader.digests():
+        for article_id, version in reader.versions():
             while mine is not None and mine[0] < article_id:
                 changed = True  # indexed, and no longer in the corpus
                 mine = next(held, None)
             if mine is not None and mine[0] == article_id:
-                changed = changed or mine[1] != sha
+                changed = changed or mine[1] != version
                 mine = next(held, None)
             else:
                 unseen += 1
@@ -319,45 +369,36 @@ class DedupIndex:
     def _add_new(
         self, reader: Any, result: UpdateResult, compute: Compute, batch: int, count: int
     ) -> None:
-        # The ids indexed before this update, from a read transaction of their own: the
-        # rows this update adds must not show up in the merge that finds what is new.
-        snapshot = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            snapshot.execute("BEGIN")
-            held = iter(_IdsInOrder(snapshot))
-            mine = [next(held, None)]
+        # Rows this update adds show up in the merge as ids it has passed: skipped alike.
+        held = iter(_IdsInOrder(self._db))
+        mine = [next(held, None)]
 
-            def unseen(article_id: int, sha: str | None) -> bool:
-                while mine[0] is not None and mine[0][0] < article_id:
-                    mine[0] = next(held, None)
-                return mine[0] is None or mine[0][0] != article_id
+        def unseen(article_id: int, sha: str | None) -> bool:
+            while mine[0] is not None and mine[0][0] < article_id:
+                mine[0] = next(held, None)
+            return mine[0] is None or mine[0][0] != article_id
 
-            batches = _batches(reader.lines(wanted=unseen), batch)
-            for found in compute(batches, count):
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    for one in found:
-                        if one is None:
-                            result.damaged += 1
-                            continue
-                        self._add(one)
-                        result.added += 1
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
-        finally:
-            snapshot.close()
+        batches = _batches(reader.lines(wanted=unseen), batch)
+        for found in compute(batches, count):
+            versions = dict(reader.versions([one.id for one in found if one is not None]))
+            self._db.execute("BEGIN IMMEDIATE")
+            for one in found:
+                if one is None:
+                    result.damaged += 1
+                    continue
+                self._add(one, versions[one.id])
+                result.added += 1
+            self._db.execute("COMMIT")
 
-    def _add(self, new: Fingerprint) -> None:
+    def _add(self, new: Fingerprint, version: str) -> None:
         """One record into the index and its clusters (inside the caller's transaction)."""
-        db = self.db
+        db = self._db
         exact_match = db.execute(
             "SELECT id, exact_root, near_root FROM docs WHERE exact = ? LIMIT 1", (new.exact,)
         ).fetchone()
-        matches: dict[int, tuple[float, int]] = {}  # id -> (similarity, its near root)
+        roots: set[int] = set()  # the near clusters it joins
         if exact_match is not None:
-            matches[exact_match[0]] = (1.0, exact_match[2])
+            roots.add(exact_match[2])
         if new.signature is not None:
             marks = ",".join("?" * len(new.bands))
             rows = db.execute(
@@ -365,15 +406,12 @@ class DedupIndex:
                 f"(SELECT DISTINCT id FROM bands WHERE key IN ({marks}))",
                 new.bands,
             )
-            joined = {root for _, root in matches.values()}
-            for other, signature, root in rows:
+            for _, signature, root in rows:
                 # One match in a cluster joins it: its other members need no comparing.
-                if root in joined or signature is None:
+                if root in roots or signature is None:
                     continue
-                score = similarity(new.signature, signature)
-                if score >= self.threshold:
-                    matches[other] = (score, root)
-                    joined.add(root)
+                if similarity(new.signature, signature) >= self.threshold:
+                    roots.add(root)
         exact_root = new.id
         if exact_match is not None:
             exact_root = min(exact_match[1], new.id)
@@ -381,17 +419,12 @@ class DedupIndex:
                 db.execute(
                     "UPDATE docs SET exact_root = ? WHERE exact_root = ?", (new.id, exact_match[1])
                 )
-        roots = {root for _, root in matches.values()}
         near_root = min(roots | {new.id})
         for root in roots - {near_root}:
             db.execute("UPDATE docs SET near_root = ? WHERE near_root = ?", (near_root, root))
-        matched, score = None, None
-        if matches:
-            matched = min(matches, key=lambda other: (-matches[other][0], other))
-            score = matches[matched][0]
         db.execute(
-            "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (new.id, new.sha256, new.exact, new.signature, exact_root, near_root, matched, score),
+            "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)",
+            (new.id, version, new.exact, new.signature, exact_root, near_root),
         )
         if new.bands:
             db.executemany(
@@ -403,42 +436,45 @@ class DedupIndex:
     def verdicts(self, mode: Mode) -> Iterator[tuple[int, int]]:
         """``(id, the id its cluster keeps)`` for every indexed record, in id order."""
         root = "exact_root" if mode is Mode.EXACT else "near_root"
-        yield from self.db.execute(f"SELECT id, {root} FROM docs ORDER BY id")
+        with _sqlite_errors(self.path):
+            yield from self._db.execute(f"SELECT id, {root} FROM docs ORDER BY id")
 
     def clusters(self, mode: Mode) -> Iterator[dict[str, Any]]:
         """Each cluster of two or more records, by the id it keeps: its members, and each
         one's similarity with the kept record (1.0 for the same normal form)."""
         root = "exact_root" if mode is Mode.EXACT else "near_root"
-        rows = self.db.execute(
-            f"SELECT d.{root}, d.id, d.exact, d.signature FROM docs d WHERE d.{root} IN "
-            f"(SELECT {root} FROM docs WHERE id != {root}) ORDER BY d.{root}, d.id"
-        )
-        current: dict[str, Any] | None = None
-        kept: tuple[bytes, bytes | None] = (b"", None)
-        for cluster, article_id, exact, signature in rows:
-            if current is None or current["kept"] != cluster:
-                if current is not None:
-                    yield current
-                current = {"kept": cluster, "size": 0, "ids": [], "duplicates": []}
-            current["size"] += 1
-            current["ids"].append(article_id)
-            if article_id == cluster:
-                kept = (exact, signature)
-                continue
-            if exact == kept[0]:
-                score = 1.0
-            elif signature is not None and kept[1] is not None:
-                score = similarity(signature, kept[1])
-            else:
-                score = None
-            current["duplicates"].append({"id": article_id, "similarity": score})
-        if current is not None:
-            yield current
+        with _sqlite_errors(self.path):
+            rows = self._db.execute(
+                f"SELECT d.{root}, d.id, d.exact, d.signature FROM docs d WHERE d.{root} IN "
+                f"(SELECT {root} FROM docs WHERE id != {root}) ORDER BY d.{root}, d.id"
+            )
+            current: dict[str, Any] | None = None
+            kept: tuple[bytes, bytes | None] = (b"", None)
+            for cluster, article_id, exact, signature in rows:
+                if current is None or current["kept"] != cluster:
+                    if current is not None:
+                        yield current
+                    current = {"kept": cluster, "size": 0, "ids": [], "duplicates": []}
+                current["size"] += 1
+                current["ids"].append(article_id)
+                if article_id == cluster:
+                    kept = (exact, signature)
+                    continue
+                if exact == kept[0]:
+                    score = 1.0
+                elif signature is not None and kept[1] is not None:
+                    score = similarity(signature, kept[1])
+                else:
+                    score = None
+                current["duplicates"].append({"id": article_id, "similarity": score})
+            if current is not None:
+                yield current
 
 
 class _IdsInOrder:
-    """The index's ``(id, sha256)`` rows in id order, read a page at a time, so a merge
-    against the corpus holds neither list whole."""
+    """The index's ``(id, version)`` rows in id order, read a page at a time, so a merge
+    against the corpus holds neither list whole, and no read stays open across writes
+    (an open one would keep SQLite from ever folding its log back into the file)."""
 
     PAGE = 4096
 
@@ -449,7 +485,7 @@ class _IdsInOrder:
         after = -1
         while True:
             rows = self.db.execute(
-                "SELECT id, sha256 FROM docs WHERE id > ? ORDER BY id LIMIT ?", (after, self.PAGE)
+                "SELECT id, version FROM docs WHERE id > ? ORDER BY id LIMIT ?", (after, self.PAGE)
             ).fetchall()
             yield from rows
             if len(rows) < self.PAGE:
@@ -480,16 +516,26 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _lock_file(path: Path) -> int:
-    """An exclusive ``flock`` on the index file: a second update is refused at once."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
+    """An exclusive ``flock`` on the index file: a second update is refused at once. The
+    lock holds the file at ``path`` when it is taken: one renamed away meanwhile (set
+    aside as damaged by another run) is let go and the new one locked."""
+    for _ in range(20):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise CorpusLocked(f"{path} is being updated by another run") from None
+            raise
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except OSError:
+            same = False
+        if same:
+            return fd
         os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise CorpusLocked(f"{path} is being updated by another run") from None
-        raise
-    return fd
+    raise CorpusLocked(f"{path} keeps being replaced by another run")
 
 
 # ---- a corpus's duplicates ------------------------------------------------------------
@@ -511,40 +557,74 @@ class DedupResult:
 def updated_index(
     reader: Any,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = DEFAULT_THRESHOLD,
     rebuild: bool = False,
     workers: int | None = None,
 ) -> Iterator[tuple[DedupIndex, UpdateResult, bool]]:
     """The corpus's index brought up to date with ``reader``'s records (call inside
     ``reader.snapshot()``), and whether it is a temporary one: a corpus that cannot be
-    written to has its index built in a temporary directory, and dropped after."""
+    written to has its index copied to a temporary directory, brought up to date there
+    and dropped after. An unreadable index is set aside as ``dedup.sqlite3.damaged`` and
+    built afresh. ``threshold`` None: the index's own (exact duplicates do not use it)."""
     path = Path(reader.path) / INDEX_FILE
-    scratch, damage = None, None
-    try:
-        index = DedupIndex(path, threshold)
-    except IndexUnwritable:
-        scratch = tempfile.TemporaryDirectory(prefix="zkiz-dedup-")
-        index = DedupIndex(Path(scratch.name) / INDEX_FILE, threshold)
-    except IndexDamaged as exc:  # a cache: kept aside for whoever wants to look, redone
-        aside = path.with_name(path.name + ".damaged")
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def updated(target: Path) -> tuple[DedupIndex, UpdateResult]:
+        index = DedupIndex(target, threshold)
         try:
-            os.replace(path, aside)
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{path}{suffix}")
-        except OSError as moved:
-            raise WriteError(path, f"{exc.cause}; cannot set it aside: {moved}") from None
-        damage = f"{path.name} was unreadable ({exc.cause}): set aside as {aside.name}"
-        index = DedupIndex(path, threshold)
+            return index, index.update(reader, rebuild=rebuild, compute=_computer(workers))
+        except BaseException:
+            index.close()
+            raise
+
     try:
-        result = index.update(reader, rebuild=rebuild, compute=_computer(workers))
-        if damage is not None:
-            result.rebuilt = damage
-        yield index, result, scratch is not None
+        try:
+            index, result = updated(path)
+        except IndexUnwritable:
+            scratch = tempfile.TemporaryDirectory(prefix="zkiz-dedup-")
+            copy = Path(scratch.name) / INDEX_FILE
+            _copy_index(path, copy)
+            try:
+                index, result = updated(copy)
+            except IndexDamaged:  # the copy of a damaged one: begin with none
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{copy}{suffix}")
+                index, result = updated(copy)
+        except IndexDamaged as exc:  # a cache: kept aside for whoever wants to look, redone
+            aside = _set_aside(path, exc)
+            index, result = updated(path)
+            result.rebuilt = f"{path.name} was unreadable ({exc.cause}): set aside as {aside}"
+        try:
+            yield index, result, scratch is not None
+        finally:
+            index.close()
     finally:
-        index.close()
         if scratch is not None:
             scratch.cleanup()
+
+
+def _copy_index(path: Path, copy: Path) -> None:
+    """The index of a read-only corpus, copied where it can be brought up to date (none
+    yet: an empty one is made there)."""
+    import shutil
+
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
+
+
+def _set_aside(path: Path, damage: WriteError) -> str:
+    """The unreadable index renamed out of the way (the last such one is kept)."""
+    aside = path.with_name(path.name + ".damaged")
+    try:
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{path}{suffix}")
+    except OSError as exc:
+        raise WriteError(path, f"{damage.cause}; cannot set it aside: {exc}") from None
+    return aside.name
 
 
 def _computer(workers: int | None) -> Compute:
@@ -603,15 +683,18 @@ def find_duplicates(
     threshold: float = DEFAULT_THRESHOLD,
     rebuild: bool = False,
     workers: int | None = None,
+    guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> DedupResult:
     """Bring ``corpus``'s duplicate index up to date and write its clusters to ``output``
     (JSONL, one cluster a line; Parquet if it ends in ``.parquet``; ``-``: stdout)."""
     from zkiz_corpus.reading import CorpusReader
+    from zkiz_corpus.running import refuse_corpus_file
     from zkiz_corpus.tables import open_sink
 
     check_threshold(threshold)
+    refuse_corpus_file(output, Path(corpus), "-o")
     with CorpusReader(corpus) as reader, reader.snapshot():
-        sink = open_sink(str(output), kind="clusters")
+        sink = open_sink(str(output), kind="clusters", guard=guard)
         try:
             with updated_index(reader, threshold=threshold, rebuild=rebuild, workers=workers) as (
                 index,

@@ -21,7 +21,7 @@ from zkiz_corpus.outputs import STDOUT
 from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.running import OptionsError, refuse_corpus_file
 from zkiz_corpus.storing import intact_record
-from zkiz_corpus.tables import open_sink
+from zkiz_corpus.tables import Guard, open_sink
 from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
 
 _Stored = tuple[int, "str | None", bytes]  # an id, its digest, its line as stored
@@ -57,6 +57,7 @@ def export(
     dedup: Mode | str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     mark_duplicates: bool = False,
+    guard: Guard = contextlib.nullcontext,
 ) -> ExportResult:
     """Write ``corpus``'s records to ``output`` (``-``: stdout; ``.gz``: gzip JSONL;
     ``.parquet``: Parquet).
@@ -67,7 +68,8 @@ def export(
     are left out, or with ``mark_duplicates`` written with ``duplicate_of`` (the kept id;
     null on the others); the corpus's duplicate index is brought up to date first. A
     damaged record is skipped and counted; then a file ``output`` keeps its earlier
-    content. Raises ``OptionsError`` for a bad range or output, ``NoSuchRun``, and
+    content. ``guard()``: a section no stop signal may cut (``Interrupts.critical``).
+    Raises ``OptionsError`` for a bad range or output, ``NoSuchRun``, and
     ``CorpusError`` for no corpus.
     """
     corpus, output = Path(corpus), str(output)
@@ -97,7 +99,7 @@ def export(
                 verdicts = index.verdicts(mode)
                 stack.callback(verdicts.close)  # before the index closes
                 reader.report = type(reader.report)()  # the index's reading is not the export's
-            sink = open_sink(output, marked=mark_duplicates)
+            sink = open_sink(output, marked=mark_duplicates, guard=guard)
             try:
                 batches = _exported(reader, from_id, to_id, run, convert, workers)
                 if verdicts is not None:

@@ -216,13 +216,23 @@ class CorpusReader:
             except sqlite3.DatabaseError as exc:
                 raise damaged_state(self.path / STATE_FILE, exc) from exc
 
-    def digests(self) -> Iterator[tuple[int, str | None]]:
-        """``(id, sha256)`` of every record, in id order, read without the records."""
+    def versions(self, ids: list[int] | None = None) -> Iterator[tuple[int, str]]:
+        """``(id, version)`` of every record (or of ``ids``), in id order, read without
+        the records: a version is the record's digest and fetch time, which a refetch
+        changes and a compaction keeps."""
+        query = "SELECT id, sha256, fetched_at FROM ids WHERE status = ?"
+        parameters: tuple = (Outcome.ARTICLE,)
+        if ids is not None:
+            if not ids:
+                return
+            query += f" AND id IN ({','.join('?' * len(ids))})"
+            parameters += tuple(ids)
         with self._snapshot():
             try:
-                yield from self.db.execute(
-                    "SELECT id, sha256 FROM ids WHERE status = ? ORDER BY id", (Outcome.ARTICLE,)
-                )
+                for article_id, sha, fetched_at in self.db.execute(
+                    query + " ORDER BY id", parameters
+                ):
+                    yield article_id, f"{sha}|{fetched_at}"
             except sqlite3.DatabaseError as exc:
                 raise damaged_state(self.path / STATE_FILE, exc) from exc
 

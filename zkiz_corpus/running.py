@@ -278,6 +278,11 @@ CORPUS_FILES = (
     STATE_FILE,
     STATE_FILE + "-wal",
     STATE_FILE + "-shm",
+    # duplicates.INDEX_FILE and its companions
+    "dedup.sqlite3",
+    "dedup.sqlite3-wal",
+    "dedup.sqlite3-shm",
+    "dedup.sqlite3.damaged",
 )
 
 

@@ -13,6 +13,8 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,11 @@ from zkiz_corpus.storing import WriteError, describe_os_error
 __all__ = ["PARQUET", "ParquetSink", "RowSink", "is_parquet", "open_sink"]
 
 PARQUET = ".parquet"
+Guard = Callable[[], AbstractContextManager[Any]]
 ROW_GROUP_ROWS = 50_000
 ROW_GROUP_BYTES = 32 * 1024 * 1024  # of JSON text: a row group of long articles ends sooner
 ZSTD_LEVEL = 3  # zstd's own default
+CHUNK_ROWS = 1_000  # rows held as Python objects before they become Arrow arrays
 
 
 class MissingExtra(RuntimeError):
@@ -56,16 +60,17 @@ def record_schema(pa: Any, *, marked: bool = False) -> Any:
     string = pa.string()
     fields = [
         pa.field("id", pa.int64(), nullable=False),
-        pa.field("url", string, nullable=False),
-        pa.field("title", string, nullable=False),
-        pa.field("text", string, nullable=False),
+        # Nullable: a line appended by hand may lack a field (zkiz's records never do).
+        pa.field("url", string),
+        pa.field("title", string),
+        pa.field("text", string),
         pa.field("source_url", string),
-        pa.field("title_original", string, nullable=False),
-        pa.field("text_original", string, nullable=False),
-        pa.field("convert", string, nullable=False),
+        pa.field("title_original", string),
+        pa.field("text_original", string),
+        pa.field("convert", string),
         # A time, as DuckDB, pandas and datasets all read the JSONL's RFC 3339 strings.
         pa.field("fetched_at", pa.timestamp("s", tz="UTC")),
-        pa.field("sha256", string, nullable=False),
+        pa.field("sha256", string),
     ]
     if marked:
         fields.append(pa.field("duplicate_of", pa.int64()))
@@ -91,8 +96,9 @@ class RowSink:
 
     BATCH = 256
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, guard: Guard = contextlib.nullcontext) -> None:
         self.sink = JsonlSink(target, atomic=target != STDOUT)
+        self.guard = guard  # a write is whole lines even when a stop signal comes
         self._pending: list[bytes] = []
 
     def open(self) -> None:
@@ -105,12 +111,14 @@ class RowSink:
 
     def add_lines(self, lines: list[bytes]) -> None:
         self.flush()
-        self.sink.write(b"".join(lines))
+        with self.guard():
+            self.sink.write(b"".join(lines))
 
     def flush(self) -> None:
         if self._pending:
             lines, self._pending = self._pending, []
-            self.sink.write(b"".join(lines))
+            with self.guard():
+                self.sink.write(b"".join(lines))
 
     def close(self) -> None:
         self.flush()
@@ -131,6 +139,7 @@ class ParquetSink:
         self.schema = schema
         self._names = schema.names
         self._columns: dict[str, list[Any]] = {name: [] for name in self._names}
+        self._chunks: list[Any] = []  # of the row group being gathered, as Arrow batches
         self._rows = 0
         self._bytes = 0
         self._writer: Any = None
@@ -165,6 +174,8 @@ class ParquetSink:
             self._columns[name].append(row.get(name))
         self._rows += 1
         self._bytes += size or 256
+        if len(self._columns[self._names[0]]) >= CHUNK_ROWS:
+            self._chunk()
         if self._rows >= ROW_GROUP_ROWS or self._bytes >= ROW_GROUP_BYTES:
             self.flush()
 
@@ -172,17 +183,30 @@ class ParquetSink:
         for line in lines:
             self.add(json.loads(line), len(line))
 
-    def flush(self) -> None:
-        if not self._rows:
-            return
+    def _chunk(self) -> None:
+        """The rows gathered so far as Arrow arrays: a row group is held as Arrow's compact
+        buffers, not as Python objects, until it is written."""
         columns = self._columns
-        if "fetched_at" in columns:
-            columns = {**columns, "fetched_at": self._times(columns["fetched_at"])}
-        table = self.pa.Table.from_pydict(columns, schema=self.schema)
         self._columns = {name: [] for name in self._names}
+        if "fetched_at" in columns:
+            columns["fetched_at"] = self._times(columns["fetched_at"])
+        make = self.pa.RecordBatch.from_pydict
+        try:
+            batch = make(columns, schema=self.schema)
+        except (self.pa.ArrowInvalid, self.pa.ArrowTypeError, UnicodeEncodeError):
+            batch = make(_mended(columns, self.schema), schema=self.schema)
+        self._chunks.append(batch)
+
+    def flush(self) -> None:
+        if self._columns[self._names[0]]:
+            self._chunk()
+        if not self._chunks:
+            return
+        table = self.pa.Table.from_batches(self._chunks, schema=self.schema)
+        self._chunks = []
         self._rows = self._bytes = 0
         try:
-            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self._writer.write_table(table, row_group_size=table.num_rows)
         except OSError as exc:
             raise WriteError(self.target, describe_os_error(exc)) from exc
 
@@ -219,14 +243,42 @@ class ParquetSink:
             self._temporary = None
 
 
-def open_sink(target: str, *, kind: str = "records", marked: bool = False) -> Any:
+def _mended(columns: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """Values Arrow cannot take, made so: a string with a lone surrogate (a line written
+    by hand; JSON allows it, UTF-8 does not) with U+FFFD in its place, and a value of
+    the wrong type as null."""
+    import pyarrow as pa
+
+    mended = dict(columns)
+    for field in schema:
+        values = columns[field.name]
+        if not isinstance(values, list):
+            continue
+        if pa.types.is_string(field.type):
+            mended[field.name] = [
+                value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else None
+                for value in values
+            ]
+        elif pa.types.is_integer(field.type):
+            mended[field.name] = [value if type(value) is int else None for value in values]
+    return mended
+
+
+def open_sink(
+    target: str,
+    *,
+    kind: str = "records",
+    marked: bool = False,
+    guard: Guard = contextlib.nullcontext,
+) -> Any:
     """An opened sink for ``target``: Parquet if it ends in ``.parquet``, else JSONL.
-    ``kind``: ``records`` or ``clusters``, the rows' schema."""
+    ``kind``: ``records`` or ``clusters``, the rows' schema. ``guard``: a section no
+    stop signal may cut (a JSONL write; a Parquet file is renamed into place whole)."""
     if is_parquet(target):
         pa = _pyarrow()
         schema = cluster_schema(pa) if kind == "clusters" else record_schema(pa, marked=marked)
         sink: Any = ParquetSink(target, schema)
     else:
-        sink = RowSink(target)
+        sink = RowSink(target, guard)
     sink.open()
     return sink

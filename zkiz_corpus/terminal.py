@@ -97,8 +97,13 @@ def silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
     if sys.stdout is None:
         return
+    try:
+        target = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured stdout: nothing to point
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, target)
+    os.close(devnull)
 
 
 def summarise(stats: Stats, quiet: bool, run_id: int | None) -> None:

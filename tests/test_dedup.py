@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import random
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +17,14 @@ import time
 import pytest
 
 from tests.bench.reposts import Story, make_set, record_of, score, write_corpus
-from tests.support import SEED_A, jsonl, run_zkiz, without_write_rights
+from tests.support import (
+    SEED_A,
+    ArticleSpec,
+    jsonl,
+    markup_div_br,
+    run_zkiz,
+    without_write_rights,
+)
 from zkiz_corpus.cli import cli
 from zkiz_corpus.duplicates import (
     DEFAULT_THRESHOLD,
@@ -24,6 +35,7 @@ from zkiz_corpus.duplicates import (
     fingerprint,
     normal_form,
 )
+from zkiz_corpus.storing import Corpus
 
 LATER = "2026-11-28T00:00:00Z"  # when a second run started
 
@@ -299,3 +311,193 @@ def test_a_parquet_export_that_meets_damage_keeps_the_earlier_file(corpus, tmp_p
     assert done.returncode == 1 and "skipped 1 damaged record" in done.stderr.decode()
     assert target.read_bytes() == before
     assert [name for name in os.listdir(tmp_path) if name.endswith(".partial")] == []
+
+
+# ---- what an outside attack found --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "own"),
+    [("dedup", "records.jsonl"), ("dedup", "state.sqlite3"), ("export", INDEX_FILE)],
+)
+def test_an_output_that_is_a_corpus_file_is_refused(corpus, command, own):
+    before = (corpus / "records.jsonl").read_bytes()
+    run_zkiz("dedup", "--corpus", str(corpus), "-q", "-o", os.devnull)
+    extra = ["--dedup", "near"] if command == "export" else []
+    done = run_zkiz(command, "--corpus", str(corpus), *extra, "-o", str(corpus / own))
+    assert done.returncode == 2
+    assert f"is the corpus's own {own}" in done.stderr.decode()
+    assert (corpus / "records.jsonl").read_bytes() == before
+    assert run_zkiz("verify", "--corpus", str(corpus)).returncode == 0
+
+
+def test_the_index_log_stays_small_while_it_is_built(tmp_path):
+    reposts = make_set(900, seed=3)
+    directory = tmp_path / "corpus"
+    write_corpus(directory, reposts.records)
+    wal = directory / (INDEX_FILE + "-wal")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zkiz_corpus", "dedup", "--corpus", str(directory), *KNOBS]
+    )
+    largest = 0
+    while process.poll() is None:
+        with contextlib.suppress(OSError):
+            largest = max(largest, wal.stat().st_size)
+        time.sleep(0.01)
+    assert process.returncode == 0
+    # SQLite folds its log back into the file every 1000 pages (4 MB) when no read holds
+    # it open; the index of these 2,300 records is about 4 MB.
+    assert largest < 8 * 1024 * 1024, largest
+
+
+def test_a_full_disk_is_one_line_and_the_index_is_not_set_aside(corpus, reposts):
+    half = len(reposts.records) // 2
+    directory = corpus.parent / "growing"
+    write_corpus(directory, reposts.records[:half])
+    assert run_zkiz("dedup", "--corpus", str(directory), *KNOBS).returncode == 0
+    write_corpus(directory, reposts.records[half:], LATER)
+    size = (directory / INDEX_FILE).stat().st_size
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 4096, size + 4096))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "zkiz_corpus", "dedup", "--corpus", str(directory), *KNOBS],
+        capture_output=True,
+        preexec_fn=small_files,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert not (directory / (INDEX_FILE + ".damaged")).exists()
+    after = run_zkiz("dedup", "--corpus", str(directory), "-q")
+    assert after.returncode == 0 and "built afresh" not in after.stderr.decode()
+    assert jsonl(after.stdout) == jsonl(run_zkiz("dedup", "--corpus", str(corpus), "-q").stdout)
+
+
+def test_damage_inside_the_index_is_set_aside_and_rebuilt(corpus):
+    expected = run_zkiz("dedup", "--corpus", str(corpus), "-q").stdout
+    index = corpus / INDEX_FILE
+    assert run_zkiz("dedup", "--corpus", str(corpus), "-q").returncode == 0  # checkpointed
+    data = bytearray(index.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 8192] = random.Random(5).randbytes(8192)
+    index.write_bytes(bytes(data))
+    for command in (["dedup", "-q"], ["dedup", "--rebuild"], ["export", "--dedup", "near"]):
+        done = run_zkiz(*command, "--corpus", str(corpus))
+        assert done.returncode == 0, (command, done.stderr)
+        assert b"Traceback" not in done.stderr
+    assert run_zkiz("dedup", "--corpus", str(corpus), "-q").stdout == expected
+
+
+def test_a_refetch_that_changes_only_a_title_is_noticed(tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for article_id in (10, 11):
+        spec = ArticleSpec(article_id, "同一標題", ("如題。",))
+        (pages / f"{article_id}.html").write_text(markup_div_br([spec]), encoding="utf-8")
+    corpus = str(tmp_path / "corpus")
+    assert run_zkiz("fetch", "--source", str(pages), "--corpus", corpus, "-q").returncode == 0
+    before = jsonl(run_zkiz("dedup", "--corpus", corpus, "--mode", "exact", "-q").stdout)
+    assert [cluster["ids"] for cluster in before] == [[10, 11]]
+    spec = ArticleSpec(11, "另一個標題", ("如題。",))
+    (pages / "11.html").write_text(markup_div_br([spec]), encoding="utf-8")
+    refetch = run_zkiz(
+        "fetch", "--source", str(pages), "--corpus", corpus, "--refetch", "--from-id", "11"
+    )
+    assert refetch.returncode == 0, refetch.stderr
+    after = run_zkiz("dedup", "--corpus", corpus, "--mode", "exact")
+    assert jsonl(after.stdout) == [] and "refetched" in after.stderr.decode()
+
+
+def test_head_on_dedup_and_export_exits_141(tmp_path):
+    directory = tmp_path / "corpus"
+    write_corpus(directory, make_set(700, seed=11).records)
+    for command in (["dedup", "-q"], ["export"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zkiz_corpus", *command, "--corpus", str(directory)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        process.stdout.readline()
+        process.stdout.close()  # as `| head -n 1` does
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 141, (command, stderr)
+        assert stderr == b""
+
+
+def test_a_stop_signal_never_cuts_a_line_of_export(tmp_path):
+    directory = tmp_path / "corpus"
+    write_corpus(directory, make_set(700, seed=11).records)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zkiz_corpus", "export", "--corpus", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    got = bytearray(process.stdout.read(4096))  # it is writing: a slow reader
+    process.send_signal(signal.SIGINT)
+    while chunk := process.stdout.read1(4096):
+        got += chunk
+        time.sleep(0.002)
+    process.wait(timeout=60)
+    assert process.returncode == 130
+    assert got.endswith(b"\n")
+    assert all(json.loads(line)["id"] for line in got.splitlines())
+
+
+def test_the_index_lock_follows_a_file_renamed_under_it(tmp_path, monkeypatch):
+    import fcntl
+
+    from zkiz_corpus import duplicates
+
+    path = tmp_path / INDEX_FILE
+    path.write_bytes(b"")
+    real_flock, replaced = fcntl.flock, []
+
+    def flock_after_a_swap(fd, operation):
+        if not replaced:  # another run sets the file aside and a new one takes its place
+            os.replace(path, tmp_path / "aside")
+            path.write_bytes(b"")
+            replaced.append(True)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(duplicates.fcntl, "flock", flock_after_a_swap)
+    fd = duplicates._lock_file(path)
+    try:
+        assert os.fstat(fd).st_ino == path.stat().st_ino
+    finally:
+        os.close(fd)
+
+
+def test_no_rebuild_for_what_does_not_change_the_index(corpus):
+    assert run_zkiz("dedup", "--corpus", str(corpus), "--threshold", "0.8", *KNOBS).returncode == 0
+    exact = run_zkiz("export", "--corpus", str(corpus), "--dedup", "exact", "-o", os.devnull)
+    assert exact.returncode == 0 and exact.stderr == b""  # exact duplicates use no threshold
+    with sqlite3.connect(corpus / "state.sqlite3") as db:  # a corpus from before digests
+        db.execute("UPDATE ids SET sha256 = NULL")
+    assert run_zkiz("dedup", "--corpus", str(corpus), *KNOBS).returncode == 0
+    again = run_zkiz("dedup", "--corpus", str(corpus), *KNOBS)
+    assert "built afresh" not in again.stderr.decode()
+    assert "(0 new to the index)" in again.stderr.decode()
+
+
+def test_records_written_by_hand_do_not_stop_dedup_or_parquet(corpus, tmp_path):
+    pytest.importorskip("pyarrow")
+    odd = [
+        {"id": 900001, "text_original": "孤\ud800" * 80, "title_original": "怪"},
+        {"id": 900002, "text_original": "沒有摘要的紀錄" * 20, "title": 5},
+    ]
+    with open(corpus / "records.jsonl", "a", encoding="utf-8") as records:
+        for record in odd:
+            records.write(json.dumps(record) + "\n")  # ASCII escapes: \ud800 is legal JSON
+    Corpus(corpus).close()  # a writer takes in lines appended by hand
+    done = run_zkiz("dedup", "--corpus", str(corpus), "-q")
+    assert done.returncode == 0, done.stderr
+    parquet = tmp_path / "all.parquet"
+    done = run_zkiz("export", "--corpus", str(corpus), "-o", str(parquet))
+    assert done.returncode == 0, done.stderr
+    import pyarrow.parquet as pq
+
+    rows = {row["id"]: row for row in pq.read_table(parquet).to_pylist()}
+    assert rows[900001]["text_original"] == "孤\ufffd" * 80
+    assert rows[900002]["title"] is None and rows[900002]["sha256"] is None

@@ -170,8 +170,10 @@ CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, id INTEGER NOT NULL,
 """
 SCHEMA_VERSION = 2  # in meta: an index of another layout is rebuilt
 
-# SQLite's primary result codes (an error's sqlite_errorcode, Python 3.11+)
-_CORRUPT, _NOTADB, _READONLY, _CANTOPEN = 11, 26, 8, 14
+# SQLite's primary result codes (an error's sqlite_errorcode, Python 3.11+): BUSY, LOCKED,
+# NOMEM, IOERR, FULL; READONLY, CANTOPEN.
+_FAILED = (5, 6, 7, 10, 13)
+_UNWRITABLE = (8, 14)
 
 
 class IndexUnwritable(WriteError):
@@ -183,15 +185,16 @@ class IndexDamaged(WriteError):
 
 
 def _failure(path: Path, exc: sqlite3.Error) -> WriteError:
-    """What an SQLite error on the index means: damage (the index is rebuilt), no right
-    to write (it is built aside), or a write that failed (a full disk: one line)."""
+    """What an SQLite error on the index means: a write that failed (a full disk, an I/O
+    error: one line), no right to write (it is built aside), or else damage (it is set
+    aside and rebuilt; an index is only ever a cache of the corpus)."""
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(exc).lower()
-    if code in (_CORRUPT, _NOTADB) or "malformed" in text or "not a database" in text:
-        return IndexDamaged(path, f"not a usable index ({exc})")
-    if code in (_READONLY, _CANTOPEN) or "readonly" in text or "unable to open" in text:
+    if code in _FAILED or any(words in text for words in ("is full", "i/o error", "locked")):
+        return WriteError(path, str(exc))
+    if code in _UNWRITABLE or "readonly" in text or "unable to open" in text:
         return IndexUnwritable(path, str(exc))
-    return WriteError(path, str(exc))
+    return IndexDamaged(path, f"not a usable index ({str(exc)[:200]})")
 
 
 @contextlib.contextmanager
@@ -696,7 +699,10 @@ def find_duplicates(
     with CorpusReader(corpus) as reader, reader.snapshot():
         sink = open_sink(str(output), kind="clusters", guard=guard)
         try:
-            with updated_index(reader, threshold=threshold, rebuild=rebuild, workers=workers) as (
+            near_threshold = threshold if mode is Mode.NEAR else None  # exact: none
+            with updated_index(
+                reader, threshold=near_threshold, rebuild=rebuild, workers=workers
+            ) as (
                 index,
                 update,
                 temporary,

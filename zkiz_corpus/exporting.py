@@ -93,7 +93,11 @@ def export(
             verdicts = None
             if mode is not None:
                 index, update, temporary = stack.enter_context(
-                    updated_index(reader, threshold=threshold, workers=workers)
+                    updated_index(
+                        reader,
+                        threshold=threshold if mode is Mode.NEAR else None,  # exact: none
+                        workers=workers,
+                    )
                 )
                 result.index_rebuilt, result.index_temporary = update.rebuilt, temporary
                 verdicts = index.verdicts(mode)

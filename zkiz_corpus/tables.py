@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -29,6 +30,7 @@ Guard = Callable[[], AbstractContextManager[Any]]
 ROW_GROUP_ROWS = 50_000
 ROW_GROUP_BYTES = 32 * 1024 * 1024  # of JSON text: a row group of long articles ends sooner
 ZSTD_LEVEL = 3  # zstd's own default
+_SURROGATE = re.compile("[\ud800-\udfff]")
 CHUNK_ROWS = 1_000  # rows held as Python objects before they become Arrow arrays
 
 
@@ -256,7 +258,7 @@ def _mended(columns: dict[str, Any], schema: Any) -> dict[str, Any]:
             continue
         if pa.types.is_string(field.type):
             mended[field.name] = [
-                value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else None
+                _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else None
                 for value in values
             ]
         elif pa.types.is_integer(field.type):

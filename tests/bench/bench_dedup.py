@@ -8,8 +8,9 @@ seed's topics, each with 0 to 4 reposts) cut in two: ``--records`` records writt
 one run, then ``--night`` more (ids from the same shuffled range, so the night's records
 include reposts of old stories). Each step is ``zkiz dedup`` as a subprocess, timed
 whole (start-up included), with the peak RSS of its process tree, workers included
-(``treerss``): the full run that builds the index, the night's run that adds to it, and
-for comparison a ``--rebuild`` of the whole.
+(``treerss``): the full run that builds the index, the night's run that adds to it, for
+comparison a ``--rebuild`` of the whole, and last ``zkiz export --dedup near -o
+corpus.parquet``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ def main(argv: list[str] | None = None) -> None:
         write_corpus(corpus, night, run_started="2026-11-28T00:00:00Z")
         row("night", len(records), len(night), *_dedup(corpus, *extra))
         row("rebuild", len(records), len(records), *_dedup(corpus, "--rebuild", *extra))
+        parquet = Path(scratch) / "corpus.parquet"
+        export = [sys.executable, "-m", "zkiz_corpus", "export", "--corpus", str(corpus)]
+        measured = run_measured([*export, "--dedup", "near", "-o", str(parquet), *extra])
+        if measured.returncode != 0:
+            raise SystemExit(f"zkiz export failed: {measured.stderr}")
+        print(
+            f"| export --dedup near -o .parquet | {len(records):,} | 0 | {measured.wall:.1f} | "
+            f"{len(records) / measured.wall:,.0f} | {measured.pss_kb / 1024:.0f} | "
+            f"{parquet.stat().st_size / 2**20:.0f} MB written |",
+            flush=True,
+        )
         print(
             f"\nthe night's run took {rows[1][1] / rows[0][1]:.1%} of the full run's time "
             f"({rows[1][1]:.1f} s against {rows[0][1]:.1f} s)"

@@ -7,8 +7,9 @@ The corpus is the generated set of reposts (``tests/bench/reposts.py``: stories 
 seed's topics, each with 0 to 4 reposts) cut in two: ``--records`` records written as
 one run, then ``--night`` more (ids from the same shuffled range, so the night's records
 include reposts of old stories). Each step is ``zkiz dedup`` as a subprocess, timed
-whole (start-up included), with the peak RSS of its process tree, workers included
-(``treerss``): the full run that builds the index, the night's run that adds to it, for
+whole (start-up included), with the peak RSS and PSS of its process tree, workers
+included (``treerss``; RSS counts a forked worker's shared pages once per process, PSS
+once in all): the full run that builds the index, the night's run that adds to it, for
 comparison a ``--rebuild`` of the whole, and last ``zkiz export --dedup near -o
 corpus.parquet``.
 """
@@ -27,15 +28,26 @@ from tests.bench.treerss import run_measured
 
 STORIES_PER_RECORD = 0.395  # the set makes about 2.5 records a story
 OUT = ("-o", "/dev/null")
+COLUMNS = (
+    "run",
+    "records",
+    "new",
+    "seconds",
+    "records/s",
+    "peak RSS MB",
+    "peak PSS MB",
+    "clusters",
+)
 
 
-def _dedup(corpus: Path, *extra: str) -> tuple[float, float, str]:
+def _dedup(corpus: Path, *extra: str) -> tuple[float, float, float, str]:
     measured = run_measured(
         [sys.executable, "-m", "zkiz_corpus", "dedup", "--corpus", str(corpus), *OUT, *extra]
     )
     if measured.returncode != 0:
         raise SystemExit(f"zkiz dedup failed: {measured.stderr}")
-    return measured.wall, measured.pss_kb / 1024, measured.stderr.strip().splitlines()[-1]
+    said = measured.stderr.strip().splitlines()[-1]
+    return measured.wall, measured.peak_kb / 1024, measured.pss_kb / 1024, said
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,15 +79,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="zkiz-bench-dedup-") as scratch:
         corpus = Path(scratch) / "corpus"
         write_corpus(corpus, base)
-        print("| run | records | new | seconds | records/s | peak PSS MB | clusters |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print(f"| {' | '.join(COLUMNS)} |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         rows = []
 
-        def row(name: str, total: int, new: int, wall: float, pss: float, said: str) -> None:
+        def row(
+            name: str, total: int, new: int, wall: float, rss: float, pss: float, said: str
+        ) -> None:
             clusters = re.search(r"(\d+) near-duplicate clusters", said)
             rows.append((name, wall))
             print(
-                f"| {name} | {total:,} | {new:,} | {wall:.1f} | {new / wall:,.0f} | "
+                f"| {name} | {total:,} | {new:,} | {wall:.1f} | {new / wall:,.0f} | {rss:.0f} | "
                 f"{pss:.0f} | {clusters.group(1) if clusters else '?'} |",
                 flush=True,
             )
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"zkiz export failed: {measured.stderr}")
         print(
             f"| export --dedup near -o .parquet | {len(records):,} | 0 | {measured.wall:.1f} | "
-            f"{len(records) / measured.wall:,.0f} | {measured.pss_kb / 1024:.0f} | "
+            f"{len(records) / measured.wall:,.0f} | {measured.peak_kb / 1024:.0f} | "
+            f"{measured.pss_kb / 1024:.0f} | "
             f"{parquet.stat().st_size / 2**20:.0f} MB written |",
             flush=True,
         )

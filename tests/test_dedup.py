@@ -438,7 +438,7 @@ def test_a_stop_signal_never_cuts_a_line_of_export(tmp_path):
     process.send_signal(signal.SIGINT)
     while chunk := process.stdout.read1(4096):
         got += chunk
-        time.sleep(0.002)
+        time.sleep(0.01)  # 400 KB/s: a batch of 256 records takes longer than the grace
     process.wait(timeout=60)
     assert process.returncode == 130
     assert got.endswith(b"\n")
@@ -484,8 +484,9 @@ def test_no_rebuild_for_what_does_not_change_the_index(corpus):
 def test_records_written_by_hand_do_not_stop_dedup_or_parquet(corpus, tmp_path):
     pytest.importorskip("pyarrow")
     odd = [
-        {"id": 900001, "text_original": "孤\ud800" * 80, "title_original": "怪"},
+        {"id": 900001, "text_original": "孤\ud800" * 80, "title_original": "怪\ud800"},
         {"id": 900002, "text_original": "沒有摘要的紀錄" * 20, "title": 5},
+        {"id": 900003, "text_original": "時間不對" * 20, "title_original": 5, "fetched_at": 5},
     ]
     with open(corpus / "records.jsonl", "a", encoding="utf-8") as records:
         for record in odd:
@@ -501,3 +502,45 @@ def test_records_written_by_hand_do_not_stop_dedup_or_parquet(corpus, tmp_path):
     rows = {row["id"]: row for row in pq.read_table(parquet).to_pylist()}
     assert rows[900001]["text_original"] == "孤\ufffd" * 80
     assert rows[900002]["title"] is None and rows[900002]["sha256"] is None
+    assert rows[900003]["fetched_at"] is None
+    for extra in (["--dedup", "near", "--mark-duplicates"], ["--convert", "s2hk"]):
+        for target in ("-", str(tmp_path / "again.parquet")):
+            done = run_zkiz("export", "--corpus", str(corpus), *extra, "-o", target)
+            assert done.returncode == 0, (extra, target, done.stderr)
+            if target == "-":
+                by_id = {record["id"]: record for record in jsonl(done.stdout)}
+                assert by_id[900001]["text_original"] == "孤\ud800" * 80  # as it was read
+
+
+def test_a_line_appended_by_hand_in_place_of_a_record_is_noticed(tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for article_id in (10, 11):
+        spec = ArticleSpec(article_id, "同一標題", ("如題。",))
+        (pages / f"{article_id}.html").write_text(markup_div_br([spec]), encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    assert run_zkiz("fetch", "--source", str(pages), "--corpus", str(corpus), "-q").returncode == 0
+    assert jsonl(run_zkiz("dedup", "--corpus", str(corpus), "--mode", "exact", "-q").stdout)
+    last = (corpus / "records.jsonl").read_bytes().splitlines(keepends=True)[-1]
+    record = json.loads(last)
+    assert record["id"] == 11
+    record["title_original"] = "另一個標題"
+    with open(corpus / "records.jsonl", "ab") as records:
+        records.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+    Corpus(corpus).close()  # taken in, in place of the record it repeats
+    after = run_zkiz("dedup", "--corpus", str(corpus), "--mode", "exact")
+    assert jsonl(after.stdout) == [] and "built afresh" in after.stderr.decode()
+
+
+def test_stdout_sent_to_a_corpus_file_is_refused(corpus):
+    before = (corpus / "records.jsonl").read_bytes()
+    for command in (["export"], ["dedup"]):
+        with open(corpus / "records.jsonl", "ab") as appended:  # zkiz export >> records.jsonl
+            done = subprocess.run(
+                [sys.executable, "-m", "zkiz_corpus", *command, "--corpus", str(corpus)],
+                stdout=appended,
+                stderr=subprocess.PIPE,
+            )
+        assert done.returncode == 2
+        assert "stdout is the corpus's own records.jsonl" in done.stderr.decode()
+    assert (corpus / "records.jsonl").read_bytes() == before

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from zkiz_corpus.converting import backend_description, make_converter
+from zkiz_corpus.records import convert_text
 from zkiz_corpus.storing import CorpusLocked, WriteError, describe_os_error, intact_record
 from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
 
@@ -63,6 +64,10 @@ DEFAULT_THRESHOLD = 0.6
 MIN_CHARS = 50  # shorter normalised texts are matched exactly only, with their title
 SEED = 1
 FORM = 1  # the normal form's version: a change rebuilds the index
+# Records a commit: each adds BANDS keys at random places of the band table, so a commit
+# of N records writes up to N * BANDS pages to the log; 64 keep it near 8 MB.
+COMMIT_EVERY = 64
+LOG_LIMIT = 16 * 1024 * 1024  # bytes the log is cut back to once folded into the file
 
 _DROPPED = re.compile(r"[\W_]+")  # not a letter, digit or ideograph, after NFKC
 # Fingerprints of batches of stored lines, in order, given how many records are to come.
@@ -76,11 +81,7 @@ class Mode(str, Enum):
 
 def normal_form(text: str) -> str:
     """``text`` as compared: Simplified, NFKC, case folded, only letters and digits."""
-    convert = make_converter("t2s")
-    try:
-        simplified = convert(text)
-    except UnicodeEncodeError:  # a lone surrogate (a record written by hand): as U+FFFD
-        simplified = convert(text.encode("utf-8", "replace").decode("utf-8"))
+    simplified = convert_text(make_converter("t2s"), text)
     return _DROPPED.sub("", unicodedata.normalize("NFKC", simplified).casefold())
 
 
@@ -231,6 +232,10 @@ class DedupIndex:
                 self.db = sqlite3.connect(path, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.execute("PRAGMA synchronous = NORMAL")
+                # The log holds what a commit touched: freed pages need not be zeroed
+                # into it (a rebuild drops the tables), and once folded back it shrinks.
+                self.db.execute("PRAGMA secure_delete = OFF")
+                self.db.execute(f"PRAGMA journal_size_limit = {LOG_LIMIT}")
                 self.db.executescript(SCHEMA)
                 held = self._held_settings().get("threshold")
         except WriteError:
@@ -320,7 +325,7 @@ class DedupIndex:
         *,
         rebuild: bool = False,
         compute: Compute | None = None,
-        batch: int = 256,
+        batch: int = COMMIT_EVERY,
     ) -> UpdateResult:
         """Add the corpus's records the index has not seen; build it afresh if asked, if
         its settings changed, or if a record it holds changed or left the corpus.

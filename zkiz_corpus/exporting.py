@@ -5,7 +5,6 @@ written beside its path and renamed when whole."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -141,10 +140,9 @@ def _judged(
                 result.duplicates += 1
                 if not mark:
                     continue
-            if mark:
-                record = json.loads(line)
-                record["duplicate_of"] = None if root == article_id else root
-                line = records.dumps(record).encode("utf-8")
+            if mark:  # one field more at the end of the object, the rest as it was
+                marked = b"null" if root == article_id else str(root).encode("ascii")
+                line = line.rstrip()[:-1] + b',"duplicate_of":' + marked + b"}\n"
             kept.append((article_id, line))
         yield kept
 
@@ -241,5 +239,5 @@ def _converted(convert: str, batch: list[_Stored]) -> list[bytes | None]:
     for article_id, sha, line in batch:
         record = intact_record(line, article_id, sha)
         converted = None if record is None else records.reconvert(record, convert)
-        lines.append(None if converted is None else records.dumps(converted).encode("utf-8"))
+        lines.append(None if converted is None else records.encoded(converted))
     return lines

@@ -218,11 +218,12 @@ class CorpusReader:
 
     def versions(self, ids: list[int] | None = None) -> Iterator[tuple[int, str]]:
         """``(id, version)`` of every record (or of ``ids``), in id order, read without
-        the records: a version is the record's digest, the run that wrote it and its
-        fetch time, so a record written again (a refetch, even one in the same second
-        that changed only its title) has a new one, and a compaction keeps them."""
+        the records: a version is the record's digest, the run that wrote it, its fetch
+        time and its place and length in the file, so a record written again (a refetch,
+        even one in the same second that changed only its title; a line appended by hand
+        and taken in) has a new one. A compaction (after a refetch) may move many."""
         run = "run_id" if "run_id" in self._columns("ids") else "NULL"
-        query = f"SELECT id, sha256, fetched_at, {run} FROM ids WHERE status = ?"
+        query = f"SELECT id, sha256, fetched_at, {run}, offset, length FROM ids WHERE status = ?"
         parameters: tuple = (Outcome.ARTICLE,)
         if ids is not None:
             if not ids:
@@ -231,10 +232,10 @@ class CorpusReader:
             parameters += tuple(ids)
         with self._snapshot():
             try:
-                for article_id, sha, fetched_at, run_id in self.db.execute(
+                for article_id, sha, fetched_at, run_id, offset, length in self.db.execute(
                     query + " ORDER BY id", parameters
                 ):
-                    yield article_id, f"{sha}|{run_id}|{fetched_at}"
+                    yield article_id, f"{sha}|{run_id}|{fetched_at}|{offset}|{length}"
             except sqlite3.DatabaseError as exc:
                 raise damaged_state(self.path / STATE_FILE, exc) from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -106,14 +107,37 @@ def make_record(
 
 
 def reconvert(record: dict[str, Any], convert: str) -> dict[str, Any]:
-    """The same record with ``title``/``text`` converted afresh from the originals."""
+    """The same record with ``title``/``text`` converted afresh from the originals (a
+    line written by hand may lack one, or hold another type: that field is left as is)."""
     converter = make_converter(convert)
-    return {
-        **record,
-        "title": converter(record["title_original"]),
-        "text": converter(record["text_original"]),
-        "convert": normalise_config(convert),
-    }
+    converted = {**record, "convert": normalise_config(convert)}
+    for field, original in (("title", "title_original"), ("text", "text_original")):
+        value = record.get(original)
+        if isinstance(value, str):
+            converted[field] = convert_text(converter, value)
+    return converted
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def convert_text(converter: Callable[[str], str], text: str) -> str:
+    """``converter(text)``; a lone surrogate (JSON allows one, OpenCC does not) is
+    converted as U+FFFD."""
+    try:
+        return converter(text)
+    except UnicodeEncodeError:
+        return converter(_SURROGATES.sub("\ufffd", text))
+
+
+def encoded(record: dict[str, Any]) -> bytes:
+    """``dumps(record)`` as UTF-8; a record holding a lone surrogate (UTF-8 has none) as
+    ASCII JSON, which keeps it escaped as it was read."""
+    try:
+        return dumps(record).encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, separators=(",", ":"))
+        return (line + "\n").encode("ascii")
 
 
 # Characters that str.splitlines() and some JSONL readers take for line ends.

@@ -287,15 +287,29 @@ CORPUS_FILES = (
 
 
 def refuse_corpus_file(target: Path | str | None, corpus: Path | None, option: str) -> None:
-    """An output path that is one of the corpus's own files would destroy it: refused."""
-    if target is None or corpus is None or str(target) == STDOUT:
+    """An output path that is one of the corpus's own files would destroy it: refused;
+    so is stdout, when the shell sent it there (``zkiz export >> DIR/records.jsonl``)."""
+    if target is None or corpus is None:
+        return
+    if str(target) == STDOUT:
+        try:
+            out = os.fstat(1)
+        except OSError:
+            return
+        for name in CORPUS_FILES:
+            with contextlib.suppress(OSError):
+                own = os.stat(corpus / name)
+                if (own.st_dev, own.st_ino) == (out.st_dev, out.st_ino):
+                    raise OptionsError(
+                        f"stdout is the corpus's own {name}: write somewhere else", option
+                    )
         return
     resolved = Path(os.path.realpath(target))
     for name in CORPUS_FILES:
-        own = Path(os.path.realpath(corpus / name))
-        same = resolved == own
+        own_path = Path(os.path.realpath(corpus / name))
+        same = resolved == own_path
         with contextlib.suppress(OSError):
-            same = same or os.path.samefile(resolved, own)
+            same = same or os.path.samefile(resolved, own_path)
         if same:
             raise OptionsError(f"{target} is the corpus's own {name}: write somewhere else", option)
 

@@ -97,6 +97,7 @@ class RowSink:
     encoded as JSON lines; written in batches, a file replaced whole when closed."""
 
     BATCH = 256
+    PIECE = 64 * 1024  # bytes of lines a write, at most one line more
 
     def __init__(self, target: str, guard: Guard = contextlib.nullcontext) -> None:
         self.sink = JsonlSink(target, atomic=target != STDOUT)
@@ -113,14 +114,29 @@ class RowSink:
 
     def add_lines(self, lines: list[bytes]) -> None:
         self.flush()
-        with self.guard():
-            self.sink.write(b"".join(lines))
+        self._write(lines)
 
     def flush(self) -> None:
         if self._pending:
             lines, self._pending = self._pending, []
+            self._write(lines)
+
+    def _write(self, lines: list[bytes]) -> None:
+        """Whole lines, ``PIECE`` bytes or so at a time, each piece a section no stop
+        signal cuts: a signal waits for the piece being written, not for the batch (a
+        slow reader of a batch of long records would outlast the grace a signal gives)."""
+        piece: list[bytes] = []
+        size = 0
+        for line in lines:
+            piece.append(line)
+            size += len(line)
+            if size >= self.PIECE:
+                with self.guard():
+                    self.sink.write(b"".join(piece))
+                piece, size = [], 0
+        if piece:
             with self.guard():
-                self.sink.write(b"".join(lines))
+                self.sink.write(b"".join(piece))
 
     def close(self) -> None:
         self.flush()
@@ -216,7 +232,9 @@ class ParquetSink:
         """RFC 3339 UTC strings as UTC timestamps (null for one that is not)."""
         import pyarrow.compute as pc
 
-        strings = self.pa.array(values, type=self.pa.string())
+        strings = self.pa.array(
+            [value if isinstance(value, str) else None for value in values], type=self.pa.string()
+        )
         parsed = pc.strptime(strings, format="%Y-%m-%dT%H:%M:%SZ", unit="s", error_is_null=True)
         return parsed.cast(self.pa.timestamp("s", tz="UTC"))
 

@@ -98,6 +98,15 @@ def main(argv: list[str] | None = None) -> None:
         write_corpus(corpus, night, run_started="2026-11-28T00:00:00Z")
         row("night", len(records), len(night), *_dedup(corpus, *extra))
         row("rebuild", len(records), len(records), *_dedup(corpus, "--rebuild", *extra))
+        print(
+            f"\nthe night's run took {rows[1][1] / rows[0][1]:.1%} of the full run's time "
+            f"({rows[1][1]:.1f} s against {rows[0][1]:.1f} s)"
+        )
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            print("(no Parquet export: pyarrow is not installed, pip install -e '.[parquet]')")
+            return
         parquet = Path(scratch) / "corpus.parquet"
         export = [sys.executable, "-m", "zkiz_corpus", "export", "--corpus", str(corpus)]
         measured = run_measured([*export, "--dedup", "near", "-o", str(parquet), *extra])
@@ -109,10 +118,6 @@ def main(argv: list[str] | None = None) -> None:
             f"{measured.pss_kb / 1024:.0f} | "
             f"{parquet.stat().st_size / 2**20:.0f} MB written |",
             flush=True,
-        )
-        print(
-            f"\nthe night's run took {rows[1][1] / rows[0][1]:.1%} of the full run's time "
-            f"({rows[1][1]:.1f} s against {rows[0][1]:.1f} s)"
         )
 
 

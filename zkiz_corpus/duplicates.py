@@ -28,17 +28,17 @@ import sqlite3
 import struct
 import tempfile
 import unicodedata
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from zkiz_corpus.converting import backend_description, make_converter
 from zkiz_corpus.records import convert_text
 from zkiz_corpus.storing import CorpusLocked, WriteError, describe_os_error, intact_record
-from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
+from zkiz_corpus.working import WorkerPool, default_workers, in_order
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -386,7 +386,8 @@ class DedupIndex:
                 mine[0] = next(held, None)
             return mine[0] is None or mine[0][0] != article_id
 
-        batches = _batches(reader.lines(wanted=unseen), batch)
+        lines = reader.lines(wanted=unseen)
+        batches = iter(lambda: list(islice(lines, batch)), [])
         for found in compute(batches, count):
             versions = dict(reader.versions([one.id for one in found if one is not None]))
             self._db.execute("BEGIN IMMEDIATE")
@@ -512,17 +513,6 @@ def _loaded(value: Any) -> Any:
         return None  # a value edited by hand: taken as a changed setting
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _lock_file(path: Path) -> int:
     """An exclusive ``flock`` on the index file: a second update is refused at once. The
     lock holds the file at ``path`` when it is taken: one renamed away meanwhile (set
@@ -639,27 +629,8 @@ def _computer(workers: int | None) -> Compute:
     def compute(batches: Iterator[list], count: int) -> Iterator[list[Fingerprint | None]]:
         wanted = default_workers() if workers is None else workers
         pool = WorkerPool.start(wanted, _warm) if count >= WORKERS_FROM else None
-        if pool is None:
-            yield from (fingerprints(batch) for batch in batches)
-            return
-        in_flight: deque[tuple[list, Any]] = deque()
-        try:
-            for batch in batches:
-                future = None
-                if pool is not None:
-                    try:
-                        future = pool.submit(_fingerprints_job, batch)
-                    except WorkerDied:  # the rest is done here
-                        pool.close()
-                        pool = None
-                in_flight.append((batch, future))
-                if len(in_flight) > 2 * wanted or pool is None:
-                    yield _taken(*in_flight.popleft())
-            while in_flight:
-                yield _taken(*in_flight.popleft())
-        finally:
-            if pool is not None:
-                pool.close()
+        for _, found in in_order(pool, _fingerprints_job, batches, fingerprints, 2 * wanted):
+            yield found
 
     return compute
 
@@ -672,15 +643,6 @@ def _warm() -> None:
 
 def _fingerprints_job(state: None, lines: list) -> list[Fingerprint | None]:
     return fingerprints(lines)
-
-
-def _taken(batch: list, future: Any) -> list[Fingerprint | None]:
-    if future is None:
-        return fingerprints(batch)
-    try:
-        return WorkerPool.result(future)
-    except WorkerDied:
-        return fingerprints(batch)
 
 
 def find_duplicates(

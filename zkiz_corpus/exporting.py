@@ -5,9 +5,7 @@ written beside its path and renamed when whole."""
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -21,7 +19,7 @@ from zkiz_corpus.reading import CorpusReader
 from zkiz_corpus.running import OptionsError, refuse_corpus_file
 from zkiz_corpus.storing import intact_record
 from zkiz_corpus.tables import Guard, open_sink
-from zkiz_corpus.working import WorkerDied, WorkerPool, default_workers
+from zkiz_corpus.working import WorkerPool, default_workers, in_order
 
 _Stored = tuple[int, "str | None", bytes]  # an id, its digest, its line as stored
 
@@ -169,43 +167,14 @@ def _exported(
         if len(first) == WORKERS_FROM // BATCH:
             pool = WorkerPool.start(count, partial(_converter_of, convert))
         batches = _chain(first, batches)
-    try:
-        in_flight: deque[tuple[list[_Stored], Future[list[bytes | None]] | None]] = deque()
-        for batch in batches:
-            future = None
-            if pool is not None:
-                try:
-                    future = pool.submit(_converted, batch)
-                except WorkerDied:  # an export is only reading: the rest is done here
-                    pool.close()
-                    pool = None
-            in_flight.append((batch, future))
-            if len(in_flight) > 2 * count or pool is None:
-                yield _result(reader, job, *in_flight.popleft())
-        while in_flight:
-            yield _result(reader, job, *in_flight.popleft())
-    finally:
-        if pool is not None:
-            pool.close()
+    # An export is only reading: what a dead worker lost, and the rest, is done here.
+    for batch, lines in in_order(pool, _converted, batches, job, 2 * count):
+        yield _kept(reader, batch, lines)
 
 
 def _chain(first: list[list[_Stored]], rest: Iterator[list[_Stored]]) -> Iterator[list[_Stored]]:
     yield from first
     yield from rest
-
-
-def _result(
-    reader: CorpusReader,
-    job: Callable[[list[_Stored]], list[bytes | None]],
-    batch: list[_Stored],
-    future: Future[list[bytes | None]] | None,
-) -> list[tuple[int, bytes]]:
-    """A batch's lines: its worker's, or done here (none was handed it, or it died)."""
-    try:
-        lines = job(batch) if future is None else WorkerPool.result(future)
-    except WorkerDied:
-        lines = job(batch)
-    return _kept(reader, batch, lines)
 
 
 def _kept(

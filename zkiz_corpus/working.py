@@ -20,10 +20,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "MAX_WORKERS",
@@ -32,6 +33,7 @@ __all__ = [
     "WorkerPool",
     "can_fork",
     "default_workers",
+    "in_order",
     "usable_cores",
 ]
 
@@ -249,3 +251,49 @@ class WorkerPool:
     def close(self) -> None:
         """Stop the workers: what is queued is dropped, what runs is not waited for."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def in_order(
+    pool: WorkerPool | None,
+    job: Callable[[Any, Item], Result],
+    items: Iterable[Item],
+    here: Callable[[Item], Result],
+    ahead: int,
+) -> Iterator[tuple[Item, Result]]:
+    """Each item with its result, in the items' order: ``job(state, item)`` in ``pool``'s
+    workers, ``ahead`` items handed out before the first is waited for; ``here(item)`` in
+    this process when there is no pool, or for what a dead worker lost (and, from then
+    on, for the rest). The pool is closed at the end."""
+    in_flight: deque[tuple[Item, Future[Result] | None]] = deque()
+    try:
+        for item in items:
+            future = None
+            if pool is not None:
+                try:
+                    future = pool.submit(job, item)
+                except WorkerDied:
+                    pool.close()
+                    pool = None
+            in_flight.append((item, future))
+            if len(in_flight) > ahead or pool is None:
+                yield _done(*in_flight.popleft(), here)
+        while in_flight:
+            yield _done(*in_flight.popleft(), here)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _done(
+    item: Item, future: Future[Result] | None, here: Callable[[Item], Result]
+) -> tuple[Item, Result]:
+    if future is not None:
+        try:
+            return item, WorkerPool.result(future)
+        except WorkerDied:
+            pass
+    return item, here(item)

@@ -319,10 +319,7 @@ def export(corpus: Path, output: str, **given: Any) -> int:
     interrupts = Interrupts()
     with interrupts.installed():
         done = export_corpus(corpus, output, guard=interrupts.critical, **given)
-    if done.index_rebuilt:
-        say(f"note: the duplicate index was built afresh: {done.index_rebuilt}")
-    if done.index_temporary:
-        say("note: the corpus cannot be written to: its duplicate index was built aside")
+    _say_index_notes(done.index_rebuilt, done.index_temporary)
     if not done.damaged:
         return ExitStatus.OK
     say(
@@ -378,22 +375,26 @@ def dedup(corpus: Path, output: str, quiet: bool, **given: Any) -> int:
         mode = Mode(given.pop("mode"))
         done = find_duplicates(corpus, output, mode=mode, guard=interrupts.critical, **given)
     update = done.update
-    if update.rebuilt:
-        say(f"note: the duplicate index was built afresh: {update.rebuilt}")
-    if done.temporary:
-        say("note: the corpus cannot be written to: its duplicate index was built aside")
+    _say_index_notes(update.rebuilt, done.temporary)
     if update.damaged:
         say(f"skipped {update.damaged} damaged records: run 'zkiz verify --corpus {corpus}'")
     if not quiet:
+        threshold = f" (threshold {done.threshold:g})" if done.mode is Mode.NEAR else ""
         say(
             f"{update.records} records ({update.added} new to the index): {done.clusters} "
-            f"{done.mode.value}-duplicate clusters, {done.duplicates} records not kept "
-            f"(threshold {done.threshold:g})"
-            if done.mode is Mode.NEAR
-            else f"{update.records} records ({update.added} new to the index): "
-            f"{done.clusters} exact-duplicate clusters, {done.duplicates} records not kept"
+            f"{done.mode.value}-duplicate clusters, {done.duplicates} records not kept"
+            f"{threshold}"
         )
     return ExitStatus.FAILED if update.damaged else ExitStatus.OK
+
+
+def _say_index_notes(rebuilt: str | None, temporary: bool) -> None:
+    """What ``dedup`` and ``export --dedup`` say of the duplicate index, when it was
+    built afresh or aside."""
+    if rebuilt:
+        say(f"note: the duplicate index was built afresh: {rebuilt}")
+    if temporary:
+        say("note: the corpus cannot be written to: its duplicate index was built aside")
 
 
 @cli.command(name="verify")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -222,8 +223,10 @@ class CorpusReader:
         time and its place and length in the file, so a record written again (a refetch,
         even one in the same second that changed only its title; a line appended by hand
         and taken in) has a new one. A compaction (after a refetch) may move many."""
-        run = "run_id" if "run_id" in self._columns("ids") else "NULL"
-        query = f"SELECT id, sha256, fetched_at, {run}, offset, length FROM ids WHERE status = ?"
+        query = (
+            f"SELECT id, sha256, fetched_at, {self._run_column}, offset, length FROM ids "
+            "WHERE status = ?"
+        )
         parameters: tuple = (Outcome.ARTICLE,)
         if ids is not None:
             if not ids:
@@ -241,6 +244,12 @@ class CorpusReader:
 
     def run_ids(self) -> list[int]:
         return [row[0] for row in self._query("SELECT id FROM runs ORDER BY id")]
+
+    @functools.cached_property
+    def _run_column(self) -> str:
+        """``run_id``, or NULL in a corpus from before runs were kept per id (asked once:
+        ``versions`` is asked per batch)."""
+        return "run_id" if "run_id" in self._columns("ids") else "NULL"
 
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self._query(f"PRAGMA table_info({table})")}

@@ -60,10 +60,7 @@ class JsonlSink:
                 if not stat.S_ISREG(path.stat().st_mode):
                     self.atomic = False
             if self.atomic:
-                self._fd, self._temporary = tempfile.mkstemp(
-                    prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-                )
-                os.fchmod(self._fd, 0o644)
+                self._fd, self._temporary = partial_beside(path)
             else:
                 mode = os.O_APPEND if self.append else os.O_TRUNC
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
@@ -99,7 +96,7 @@ class JsonlSink:
                 os.fsync(fd)
             os.close(fd)
             if self._temporary is not None:
-                os.replace(self._temporary, os.path.realpath(self.target))
+                put_in_place(self._temporary, self.target)
                 self._temporary = None
         except OSError as exc:
             raise WriteError(self.target, describe_os_error(exc)) from exc
@@ -112,7 +109,25 @@ class JsonlSink:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
-        if self._temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._temporary)
-            self._temporary = None
+        drop_partial(self._temporary)
+        self._temporary = None
+
+
+def partial_beside(path: Path) -> tuple[int, str]:
+    """A new file beside ``path`` (open, and its name) to be written in its place and
+    renamed over it when whole (``put_in_place``), so a failed write leaves ``path``
+    as it was."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.fchmod(fd, 0o644)
+    return fd, temporary
+
+
+def put_in_place(temporary: str, target: str) -> None:
+    os.replace(temporary, os.path.realpath(target))
+
+
+def drop_partial(temporary: str | None) -> None:
+    """Remove an unfinished file of ``partial_beside`` (the earlier file stays)."""
+    if temporary is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)

@@ -13,13 +13,12 @@ import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from zkiz_corpus.outputs import STDOUT, JsonlSink
+from zkiz_corpus.outputs import STDOUT, JsonlSink, drop_partial, partial_beside, put_in_place
 from zkiz_corpus.records import dumps
 from zkiz_corpus.storing import WriteError, describe_os_error
 
@@ -161,6 +160,7 @@ class ParquetSink:
         self._rows = 0
         self._bytes = 0
         self._writer: Any = None
+        self._fd = -1  # the file being written, kept open to sync it before the rename
         self._temporary: str | None = None
 
     def open(self) -> None:
@@ -172,11 +172,7 @@ class ParquetSink:
             with contextlib.suppress(FileNotFoundError):
                 if not stat.S_ISREG(path.stat().st_mode):
                     raise WriteError(self.target, "not a regular file: Parquet needs one")
-            fd, self._temporary = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-            )
-            os.close(fd)
-            os.chmod(self._temporary, 0o644)
+            self._fd, self._temporary = partial_beside(path)
             self._writer = pq.ParquetWriter(
                 self._temporary,
                 self.schema,
@@ -243,9 +239,8 @@ class ParquetSink:
             self.flush()
             self._writer.close()
             self._writer = None
-            with open(self._temporary, "rb+") as written:  # type: ignore[arg-type]
-                os.fsync(written.fileno())
-            os.replace(self._temporary, os.path.realpath(self.target))  # type: ignore[arg-type]
+            os.fsync(self._fd)  # pyarrow wrote by name; this is the same file
+            put_in_place(self._temporary, self.target)  # type: ignore[arg-type]
             self._temporary = None
         except OSError as exc:
             raise WriteError(self.target, describe_os_error(exc)) from exc
@@ -257,10 +252,12 @@ class ParquetSink:
             with contextlib.suppress(Exception):
                 self._writer.close()
             self._writer = None
-        if self._temporary is not None:
+        if self._fd >= 0:
             with contextlib.suppress(OSError):
-                os.unlink(self._temporary)
-            self._temporary = None
+                os.close(self._fd)
+            self._fd = -1
+        drop_partial(self._temporary)
+        self._temporary = None
 
 
 def _mended(columns: dict[str, Any], schema: Any) -> dict[str, Any]:

@@ -8,6 +8,13 @@ import sys
 from tests.support import ROOT
 
 
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    """``python -m ARGS`` from the project's root, its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
 def test_crawl_benchmark_runs():
     done = subprocess.run(
         [
@@ -60,13 +67,7 @@ PARSE_BENCH = ("scripts.bench_parse", "--sets", "seed,long", "--pages", "20", "-
 
 
 def test_parse_benchmark_runs():
-    done = subprocess.run(
-        [sys.executable, "-m", *PARSE_BENCH],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module(*PARSE_BENCH)
     assert done.returncode == 0, done.stderr
     header, _, *rows = [line for line in done.stdout.splitlines() if line.startswith("|")]
     assert header.split("|")[4:-1] == [
@@ -77,13 +78,7 @@ def test_parse_benchmark_runs():
 
 
 def test_dedup_eval_runs_and_meets_its_bar():
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.dedup_eval", "--stories", "80"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module("scripts.dedup_eval", "--stories", "80")
     assert done.returncode == 0, done.stdout + done.stderr  # 1: below recall or precision
     row = [line for line in done.stdout.splitlines() if line.startswith("| 0.6 |")]
     assert len(row) == 1
@@ -92,13 +87,7 @@ def test_dedup_eval_runs_and_meets_its_bar():
 
 
 def test_dedup_benchmark_runs():
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.bench.bench_dedup", "--records", "300", "--night", "30"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module("tests.bench.bench_dedup", "--records", "300", "--night", "30")
     assert done.returncode == 0, done.stderr
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     rows = {line.split("|")[1].strip(): line for line in table}

@@ -174,7 +174,8 @@ def test_a_changed_threshold_or_a_refetched_record_rebuilds_the_index(corpus, re
 KNOBS = ("--workers", "0", "-o", os.devnull)
 
 
-def test_a_dedup_killed_mid_update_loses_nothing_and_the_next_one_completes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_dedup_stopped_mid_update_loses_nothing_and_the_next_one_completes(tmp_path, signum):
     reposts = make_set(400, seed=7)
     directory = tmp_path / "corpus"
     write_corpus(directory, reposts.records)
@@ -196,8 +197,11 @@ def test_a_dedup_killed_mid_update_loses_nothing_and_the_next_one_completes(tmp_
         except sqlite3.Error:
             pass
     assert process.poll() is None and 0 < indexed < len(reposts.records), indexed
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    if signum != signal.SIGKILL:  # 143 or 130, and one line saying so
+        assert process.returncode == 128 + signum
+        assert stderr.decode().count("\n") == 1 and b"Traceback" not in stderr, stderr
     resumed = run_zkiz("dedup", "--corpus", str(directory))
     assert resumed.returncode == 0, resumed.stderr
     added = int(re.search(r"\((\d+) new to the index\)", resumed.stderr.decode()).group(1))
@@ -390,14 +394,21 @@ def test_damage_inside_the_index_is_set_aside_and_rebuilt(corpus):
     assert run_zkiz("dedup", "--corpus", str(corpus), "-q").stdout == expected
 
 
-def test_a_refetch_that_changes_only_a_title_is_noticed(tmp_path):
+def two_short_posts_alike(tmp_path):
+    """Ids 10 and 11: one title, one short body, in a folder of pages and a corpus."""
     pages = tmp_path / "pages"
     pages.mkdir()
     for article_id in (10, 11):
         spec = ArticleSpec(article_id, "同一標題", ("如題。",))
         (pages / f"{article_id}.html").write_text(markup_div_br([spec]), encoding="utf-8")
-    corpus = str(tmp_path / "corpus")
-    assert run_zkiz("fetch", "--source", str(pages), "--corpus", corpus, "-q").returncode == 0
+    corpus = tmp_path / "corpus"
+    assert run_zkiz("fetch", "--source", str(pages), "--corpus", str(corpus), "-q").returncode == 0
+    return pages, corpus
+
+
+def test_a_refetch_that_changes_only_a_title_is_noticed(tmp_path):
+    pages, corpus_path = two_short_posts_alike(tmp_path)
+    corpus = str(corpus_path)
     before = jsonl(run_zkiz("dedup", "--corpus", corpus, "--mode", "exact", "-q").stdout)
     assert [cluster["ids"] for cluster in before] == [[10, 11]]
     spec = ArticleSpec(11, "另一個標題", ("如題。",))
@@ -513,13 +524,7 @@ def test_records_written_by_hand_do_not_stop_dedup_or_parquet(corpus, tmp_path):
 
 
 def test_a_line_appended_by_hand_in_place_of_a_record_is_noticed(tmp_path):
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    for article_id in (10, 11):
-        spec = ArticleSpec(article_id, "同一標題", ("如題。",))
-        (pages / f"{article_id}.html").write_text(markup_div_br([spec]), encoding="utf-8")
-    corpus = tmp_path / "corpus"
-    assert run_zkiz("fetch", "--source", str(pages), "--corpus", str(corpus), "-q").returncode == 0
+    _, corpus = two_short_posts_alike(tmp_path)
     assert jsonl(run_zkiz("dedup", "--corpus", str(corpus), "--mode", "exact", "-q").stdout)
     last = (corpus / "records.jsonl").read_bytes().splitlines(keepends=True)[-1]
     record = json.loads(last)

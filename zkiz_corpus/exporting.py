@@ -5,6 +5,7 @@ written beside its path and renamed when whole."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -166,15 +167,10 @@ def _exported(
         first = list(islice(batches, WORKERS_FROM // BATCH))
         if len(first) == WORKERS_FROM // BATCH:
             pool = WorkerPool.start(count, partial(_converter_of, convert))
-        batches = _chain(first, batches)
+        batches = itertools.chain(first, batches)
     # An export is only reading: what a dead worker lost, and the rest, is done here.
     for batch, lines in in_order(pool, _converted, batches, job, 2 * count):
         yield _kept(reader, batch, lines)
-
-
-def _chain(first: list[list[_Stored]], rest: Iterator[list[_Stored]]) -> Iterator[list[_Stored]]:
-    yield from first
-    yield from rest
 
 
 def _kept(

@@ -470,7 +470,6 @@ def test_a_truncated_warc_gives_what_it_holds_and_says_so(tmp_path):
     cut = tmp_path / "cut.warc.gz"
     data = SAMPLE.read_bytes()
     cut.write_bytes(data[: len(data) - 300])
-    done = run_zkiz("fetch", "--from-id", "262804", "--to-id", "263624", "--source", str(cut))
     done = run_zkiz(
         "fetch", "--from-id", "262804", "--to-id", "263624", "--source", str(cut), "-o", "-", "-q"
     )

@@ -40,6 +40,7 @@ __all__ = [
 MAX_WORKERS = 64
 BATCH = 8  # jobs handed to a worker at once by ``submit_batched``
 BATCH_BYTES = 512 * 1024  # or fewer, once their sizes come to this
+CLOSE_WAIT = 3.0  # seconds ``close`` waits for running jobs (a batch of pages: far less)
 PARENT_CHECK_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -249,8 +250,15 @@ class WorkerPool:
             raise WorkerDied(str(exc) or "a worker process died") from None
 
     def close(self) -> None:
-        """Stop the workers: what is queued is dropped, what runs is not waited for."""
+        """Stop the workers: what is queued is dropped; what runs is waited for a little
+        (``CLOSE_WAIT``), so that they are gone before the interpreter exits."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        # Python before 3.12 wakes the executor's manager thread at exit without the lock
+        # that thread closes its wake-up pipe under: if it is still closing it then, the
+        # exit prints a traceback (EBADF). Once it has ended, its pipe is marked closed.
+        manager = getattr(self._executor, "_executor_manager_thread", None)
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(timeout=CLOSE_WAIT)
 
 
 Item = TypeVar("Item")
